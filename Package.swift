@@ -1,0 +1,106 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Upcoming features make dependency leaks visible (`public import`) and keep existentials explicit.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "thingdata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "thingdata", targets: ["thingdata"]),
+        .executable(name: "thingdata-admin", targets: ["thingdata-admin"]),
+        .library(name: "ThingDataCore", targets: ["ThingDataCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.5.0"),
+    ],
+    targets: [
+        // Pure domain: model, validation, JSON values, merge patch, search text. No I/O.
+        .target(
+            name: "ThingDataCore",
+            swiftSettings: swiftSettings
+        ),
+        // Storage: the ContentStore protocol and its SQLite, PostgreSQL and in-memory implementations.
+        .target(
+            name: "ThingDataStore",
+            dependencies: [
+                "ThingDataCore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP front (Hummingbird), configuration and the composition root.
+        .target(
+            name: "ThingDataServer",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "thingdata",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataStore",
+                "ThingDataServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "thingdata-admin",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ThingDataCoreTests",
+            dependencies: ["ThingDataCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ThingDataStoreTests",
+            dependencies: ["ThingDataCore", "ThingDataStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ThingDataServerTests",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataStore",
+                "ThingDataServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

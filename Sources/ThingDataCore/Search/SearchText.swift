@@ -1,0 +1,202 @@
+import Foundation
+
+/// Text normalization shared by every backend's full-text index, so search behaves the same on
+/// SQLite (FTS5) and PostgreSQL (tsvector): case and accents folded, punctuation dropped, and
+/// scripts written without spaces (Chinese, Japanese, Thai) split into one token per character
+/// so that a word inside a run is found as a phrase.
+public enum SearchText {
+    /// Lowercased, accents removed, one space between tokens.
+    public static func fold(_ text: String) -> String {
+        tokens(text).joined(separator: " ")
+    }
+
+    /// Folds one token's characters: NFD, combining marks dropped, lowercased, a few letters
+    /// that have no decomposition mapped by hand.
+    static func foldWord(_ word: Substring) -> String {
+        let decomposed = String(word).lowercased().decomposedStringWithCanonicalMapping
+        var out = String.UnicodeScalarView()
+        for s in decomposed.unicodeScalars {
+            switch s.properties.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark: continue
+            default: break
+            }
+            switch s {
+            case "ß": out.append(contentsOf: "ss".unicodeScalars)
+            case "æ": out.append(contentsOf: "ae".unicodeScalars)
+            case "œ": out.append(contentsOf: "oe".unicodeScalars)
+            case "ø": out.append("o")
+            case "ł": out.append("l")
+            case "đ": out.append("d")
+            case "ı": out.append("i")
+            case "þ": out.append(contentsOf: "th".unicodeScalars)
+            default: out.append(s)
+            }
+        }
+        return String(out)
+    }
+
+    /// Scripts written without spaces between words.
+    static func isUnspaced(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x0E00...0x0EFF,  // Thai, Lao
+            0x1000...0x109F,  // Myanmar
+            0x1780...0x17FF,  // Khmer
+            0x3040...0x30FF,  // Hiragana, Katakana
+            0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF,  // CJK ideographs
+            0xFF66...0xFF9F,  // halfwidth Katakana
+            0x20000...0x3134F:
+            true
+        default: false
+        }
+    }
+
+    static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+        let p = s.properties
+        if p.isAlphabetic { return true }
+        switch p.generalCategory {
+        case .decimalNumber, .letterNumber, .otherNumber, .nonspacingMark, .spacingMark, .modifierLetter: return true
+        default: return false
+        }
+    }
+
+    /// A token with the range of the original text it came from.
+    public struct Token: Sendable {
+        public var folded: String
+        public var range: Range<String.Index>
+        /// Part of a run of an unspaced script (matched as a phrase, not a prefix).
+        public var unspaced: Bool
+    }
+
+    public static func tokenize(_ text: String) -> [Token] {
+        var result: [Token] = []
+        var wordStart: String.Index?
+        let scalars = text.unicodeScalars
+        var i = scalars.startIndex
+        func closeWord(at end: String.Index) {
+            if let start = wordStart {
+                let folded = foldWord(text[start..<end])
+                if !folded.isEmpty { result.append(Token(folded: folded, range: start..<end, unspaced: false)) }
+                wordStart = nil
+            }
+        }
+        while i < scalars.endIndex {
+            let s = scalars[i]
+            let next = scalars.index(after: i)
+            if isUnspaced(s) {
+                closeWord(at: i)
+                result.append(Token(folded: foldWord(text[i..<next]), range: i..<next, unspaced: true))
+            } else if isWordScalar(s) {
+                if wordStart == nil { wordStart = i }
+            } else {
+                closeWord(at: i)
+            }
+            i = next
+        }
+        closeWord(at: scalars.endIndex)
+        return result
+    }
+
+    public static func tokens(_ text: String) -> [String] { tokenize(text).map(\.folded) }
+
+    /// What an index stores for an entity: every searchable text, folded, space-separated.
+    public static func document(for entity: Entity) -> String {
+        fields(of: entity).map { fold($0.text) }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// One searchable text of an entity, with where it came from.
+    public struct FieldText: Sendable, Hashable {
+        /// `name`, `procedure[2].description`, `content.title`...
+        public var field: String
+        /// BCP 47 tag, or nil for the default text.
+        public var language: String?
+        public var text: String
+    }
+
+    /// Every multilingual text of an entity: names, translations, step descriptions, guide
+    /// titles and summaries, warnings; and the manufacturer and relationship type.
+    public static func fields(of entity: Entity) -> [FieldText] {
+        var out: [FieldText] = []
+        func addML(_ value: JSONValue?, _ field: String) {
+            guard let value, case .object(let o) = value else { return }
+            if let d = o["default"]?.stringValue { out.append(FieldText(field: field, language: nil, text: d)) }
+            if case .object(let t)? = o["translations"] {
+                for (lang, v) in t { if let s = v.stringValue { out.append(FieldText(field: field, language: lang, text: s)) } }
+            }
+        }
+        let b = entity.body
+        switch entity.kind {
+        case .thing:
+            addML(b["name"], "name")
+            if let m = b["manufacturer"]?["name"]?.stringValue { out.append(FieldText(field: "manufacturer", language: nil, text: m)) }
+            if let tags = b["tags"]?.arrayValue {
+                for t in tags { if let s = t.stringValue { out.append(FieldText(field: "tags", language: nil, text: s)) } }
+            }
+        case .story:
+            for (i, step) in (b["procedure"]?.arrayValue ?? []).enumerated() {
+                addML(step["description"], "procedure[\(i)].description")
+                for w in step["warnings"]?.arrayValue ?? [] {
+                    if let s = w.stringValue { out.append(FieldText(field: "procedure[\(i)].warnings", language: nil, text: s)) }
+                    addML(w["message"], "procedure[\(i)].warnings")
+                }
+            }
+            if let c = b["thing_category"]?["category"]?.stringValue { out.append(FieldText(field: "thing_category", language: nil, text: c)) }
+        case .guide:
+            addML(b["content"]?["title"], "content.title")
+            addML(b["content"]?["summary"], "content.summary")
+            for w in b["content"]?["warnings"]?.arrayValue ?? [] { addML(w["message"], "content.warnings") }
+            if let c = b["thing_category"]?["category"]?.stringValue { out.append(FieldText(field: "thing_category", language: nil, text: c)) }
+        case .relationship:
+            if let t = b["relationship_type"]?.stringValue { out.append(FieldText(field: "relationship_type", language: nil, text: t)) }
+        }
+        return out
+    }
+
+    /// A search query as terms: a word matches by prefix; a run of an unspaced script must
+    /// appear as a phrase.
+    public enum Term: Sendable, Hashable {
+        case word(String)
+        case phrase([String])
+    }
+
+    public static func terms(_ query: String) -> [Term] {
+        var terms: [Term] = []
+        var run: [String] = []
+        var lastEnd: String.Index?
+        for token in tokenize(query) {
+            if token.unspaced {
+                if !run.isEmpty, lastEnd != token.range.lowerBound {
+                    terms.append(.phrase(run))
+                    run = []
+                }
+                run.append(token.folded)
+                lastEnd = token.range.upperBound
+            } else {
+                if !run.isEmpty {
+                    terms.append(.phrase(run))
+                    run = []
+                }
+                terms.append(.word(token.folded))
+            }
+        }
+        if !run.isEmpty { terms.append(.phrase(run)) }
+        // A query of many terms is cut, not refused: the first 16 are plenty.
+        return Array(terms.prefix(16))
+    }
+
+    /// Whether a text matches every term (used to pick snippet fields and filter by language).
+    public static func matches(_ text: String, terms: [Term]) -> Bool {
+        let tokens = tokens(text)
+        return terms.allSatisfy { term in matchPosition(tokens, term) != nil }
+    }
+
+    public static func matchPosition(_ tokens: [String], _ term: Term) -> Int? {
+        switch term {
+        case .word(let w):
+            return tokens.firstIndex { $0.hasPrefix(w) }
+        case .phrase(let p):
+            guard !p.isEmpty, tokens.count >= p.count else { return nil }
+            for i in 0...(tokens.count - p.count) where Array(tokens[i..<(i + p.count)]) == p { return i }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,71 @@
+/// A short excerpt of the text that matched a search, with matches marked.
+///
+/// The snippet is HTML-safe: the text is escaped and each match is wrapped in `<mark>`.
+public struct Snippet: Sendable, Hashable {
+    public var field: String
+    public var language: String?
+    public var html: String
+
+    /// Picks the field that matches the most terms (preferring `language` when given) and cuts
+    /// a window of about `width` characters around the first match.
+    public static func make(for entity: Entity, terms: [SearchText.Term], language: String? = nil, width: Int = 160) -> Snippet? {
+        let fields = SearchText.fields(of: entity)
+        guard !fields.isEmpty else { return nil }
+        var best: (score: Int, field: SearchText.FieldText, tokens: [SearchText.Token])?
+        for f in fields {
+            let tokens = SearchText.tokenize(f.text)
+            let folded = tokens.map(\.folded)
+            var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
+            if let language, f.language?.lowercased() == language.lowercased() { score += 5 }
+            if f.language == nil { score += 1 }
+            if best == nil || score > best!.score { best = (score, f, tokens) }
+        }
+        guard let (_, field, tokens) = best else { return nil }
+        let text = field.text
+        let folded = tokens.map(\.folded)
+        var marked: [Range<String.Index>] = []
+        for term in terms {
+            switch term {
+            case .word(let w):
+                for (i, t) in folded.enumerated() where t.hasPrefix(w) { marked.append(tokens[i].range) }
+            case .phrase(let p):
+                if p.count <= folded.count {
+                    for i in 0...(folded.count - p.count) where Array(folded[i..<(i + p.count)]) == p {
+                        marked.append(tokens[i].range.lowerBound..<tokens[i + p.count - 1].range.upperBound)
+                    }
+                }
+            }
+        }
+        marked.sort { $0.lowerBound < $1.lowerBound }
+        // Window around the first match.
+        let anchor = marked.first?.lowerBound ?? text.startIndex
+        let before = text.distance(from: text.startIndex, to: anchor)
+        let startOffset = max(0, before - width / 3)
+        let start = text.index(text.startIndex, offsetBy: startOffset)
+        let end = text.index(start, offsetBy: width, limitedBy: text.endIndex) ?? text.endIndex
+        var html = startOffset > 0 ? "…" : ""
+        var cursor = start
+        for r in marked where r.lowerBound >= cursor && r.upperBound <= end {
+            html += escape(text[cursor..<r.lowerBound]) + "<mark>" + escape(text[r]) + "</mark>"
+            cursor = r.upperBound
+        }
+        html += escape(text[cursor..<end])
+        if end < text.endIndex { html += "…" }
+        return Snippet(field: field.field, language: field.language, html: html)
+    }
+
+    static func escape(_ s: Substring) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

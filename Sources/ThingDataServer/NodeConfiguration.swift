@@ -1,0 +1,135 @@
+public import Foundation
+public import Logging
+public import ThingDataStore
+import ThingDataCore
+
+/// Everything a node needs to start. Built from, in order of precedence: command-line flags,
+/// `THINGDATA_*` environment variables, the JSON config file, and defaults.
+public struct NodeConfiguration: Sendable, Equatable {
+    public var host = "0.0.0.0"
+    public var port = 8000
+    public var dataDirectory = "./thingdata-data"
+    /// `postgres://...` selects PostgreSQL; nil means the embedded SQLite file in the data directory.
+    public var databaseURL: String?
+    public var name = NodeConfiguration.defaultName()
+    public var logLevel = Logger.Level.info
+    /// `*` or a comma-separated list of origins.
+    public var corsOrigins = "*"
+    public var databasePoolSize = 16
+
+    public init() {}
+
+    /// One setting: its config-file key, environment variable, and what it means.
+    public struct Setting: Sendable {
+        public var key: String
+        public var environment: String { "THINGDATA_" + key.uppercased() }
+        public var help: String
+        public var defaultValue: String
+    }
+
+    public static let settings: [Setting] = [
+        Setting(key: "host", help: "Address to listen on.", defaultValue: "0.0.0.0"),
+        Setting(key: "port", help: "TCP port to listen on.", defaultValue: "8000"),
+        Setting(key: "data_dir", help: "Where the node keeps its SQLite database and files.", defaultValue: "./thingdata-data"),
+        Setting(key: "database_url", help: "postgres://user:password@host:5432/db selects PostgreSQL instead of SQLite.", defaultValue: "(none: SQLite)"),
+        Setting(key: "name", help: "The node's display name.", defaultValue: "the host name"),
+        Setting(key: "log_level", help: "trace, debug, info, notice, warning, error or critical.", defaultValue: "info"),
+        Setting(key: "cors_origins", help: "Origins allowed by CORS: * or a comma-separated list.", defaultValue: "*"),
+        Setting(key: "db_pool_size", help: "Maximum PostgreSQL connections.", defaultValue: "16"),
+    ]
+
+    static func defaultName() -> String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "thingdata"
+    }
+
+    public var storeLocation: StoreLocation {
+        if let databaseURL { return .postgres(url: databaseURL) }
+        return .sqlite(path: (dataDirectory as NSString).appendingPathComponent("thingdata.sqlite"))
+    }
+
+    /// A configuration problem, reported before any port is bound.
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Applies `values` (setting key → text) over this configuration, checking each.
+    public mutating func apply(_ values: [String: String], source: String) throws(Invalid) {
+        for (key, raw) in values {
+            let value = raw.trimmingCharacters(in: .whitespaces)
+            switch key {
+            case "host":
+                guard !value.isEmpty else { throw Invalid("\(source): host must not be empty") }
+                host = value
+            case "port":
+                guard let p = Int(value), (1...65535).contains(p) else { throw Invalid("\(source): port must be a number from 1 to 65535, not '\(value)'") }
+                port = p
+            case "data_dir":
+                guard !value.isEmpty else { throw Invalid("\(source): data_dir must not be empty") }
+                dataDirectory = value
+            case "database_url":
+                if value.isEmpty { databaseURL = nil; continue }
+                guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+                    throw Invalid("\(source): database_url must start with postgres:// (leave it unset to use SQLite), not '\(StoreLocation.redact(value))'")
+                }
+                databaseURL = value
+            case "name":
+                guard (1...100).contains(value.count) else { throw Invalid("\(source): name must have 1 to 100 characters") }
+                name = value
+            case "log_level":
+                guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                    throw Invalid("\(source): log_level must be one of trace, debug, info, notice, warning, error, critical; not '\(value)'")
+                }
+                logLevel = level
+            case "cors_origins":
+                corsOrigins = value.isEmpty ? "*" : value
+            case "db_pool_size":
+                guard let n = Int(value), (1...1000).contains(n) else { throw Invalid("\(source): db_pool_size must be a number from 1 to 1000") }
+                databasePoolSize = n
+            default:
+                throw Invalid("\(source): unknown setting '\(key)'. Known settings: \(Self.settings.map(\.key).joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// `THINGDATA_*` variables that name a setting.
+    public static func environmentValues(_ environment: [String: String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for s in settings { if let v = environment[s.environment] { out[s.key] = v } }
+        return out
+    }
+
+    /// Reads a JSON config file: one object whose keys are setting keys.
+    public static func fileValues(path: String) throws(Invalid) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw Invalid("config file \(path) cannot be read") }
+        let value: JSONValue
+        do { value = try JSONParser.parse(data, maxDepth: 4) } catch { throw Invalid("config file \(path) is not valid JSON: \(error)") }
+        guard case .object(let object) = value else { throw Invalid("config file \(path) must hold one JSON object") }
+        var out: [String: String] = [:]
+        for (k, v) in object {
+            switch v {
+            case .string(let s): out[k] = s
+            case .int(let i): out[k] = String(i)
+            case .bool(let b): out[k] = String(b)
+            case .null: out[k] = ""
+            default: throw Invalid("config file \(path): \(k) must be a string or a number")
+            }
+        }
+        return out
+    }
+
+    /// Resolves the configuration: defaults, then the file, then the environment, then flags.
+    public static func resolve(flags: [String: String], environment: [String: String], configFile: String?) throws(Invalid) -> NodeConfiguration {
+        var config = NodeConfiguration()
+        let env = environmentValues(environment)
+        let dataDir = flags["data_dir"] ?? env["data_dir"] ?? config.dataDirectory
+        let explicitFile = configFile ?? environment["THINGDATA_CONFIG"]
+        let file = explicitFile ?? (dataDir as NSString).appendingPathComponent("thingdata.json")
+        if explicitFile != nil || FileManager.default.fileExists(atPath: file) {
+            try config.apply(try fileValues(path: file), source: "config file \(file)")
+        }
+        try config.apply(env, source: "environment")
+        try config.apply(flags, source: "command line")
+        return config
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+public import Hummingbird
+import ThingDataCore
+
+extension Request {
+    /// Reads the body as JSON: `application/json` only (or `application/merge-patch+json`
+    /// where allowed), at most 10 MB, nesting at most 20, valid UTF-8. Every failure is a 4xx.
+    func jsonBody(context: some RequestContext, allowMergePatch: Bool = false) async throws -> JSONValue {
+        let contentType = headers[.contentType]?.lowercased() ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard mediaType == "application/json" || (allowMergePatch && mediaType == "application/merge-patch+json") else {
+            throw APIError(.badRequest, allowMergePatch
+                ? "Only application/json or application/merge-patch+json content type is allowed"
+                : "Only application/json content type is allowed")
+        }
+        if let length = headers[.contentLength].flatMap(Int.init), length > ContentRules.maxBodyBytes {
+            throw HTTPError(.contentTooLarge)
+        }
+        var body = self.body
+        let buffer = try await body.collect(upTo: ContentRules.maxBodyBytes)
+        guard buffer.readableBytes > 0 else {
+            throw APIError(.badRequest, "Request body is empty; send a JSON object", issues: [ValidationIssue(loc: [.key("body")], msg: "Field required", type: "missing")])
+        }
+        do {
+            return try buffer.withUnsafeReadableBytes { raw in try JSONParser.parse(raw, maxDepth: ContentRules.maxDepth) }
+        } catch let failure as JSONParser.Failure {
+            switch failure.reason {
+            case .tooDeep:
+                throw APIError(.badRequest, "JSON structure too deep: nesting deeper than \(ContentRules.maxDepth) is refused",
+                    issues: [ValidationIssue(loc: [.key("body"), .index(failure.offset)], msg: "JSON structure too deep", type: "json_too_deep")])
+            case .invalidUTF8:
+                throw APIError(.badRequest, "Request body is not valid UTF-8 (byte \(failure.offset))",
+                    issues: [ValidationIssue(loc: [.key("body"), .index(failure.offset)], msg: "Invalid UTF-8", type: "json_invalid")])
+            case .syntax(let message):
+                throw APIError(.badRequest, "Malformed JSON: \(message) at byte \(failure.offset)",
+                    issues: [ValidationIssue(loc: [.key("body"), .index(failure.offset)], msg: "JSON decode error: \(message)", type: "json_invalid")])
+            }
+        }
+    }
+}
+
+/// Query parameters, checked: a wrong value is a 400 that names the parameter.
+struct Query {
+    let parameters: Hummingbird.Parameters
+
+    init(_ request: Request) {
+        parameters = request.uri.queryParameters
+    }
+
+    func string(_ name: String, maxLength: Int = 500) throws -> String? {
+        guard let v = parameters[name[...]].map(String.init) else { return nil }
+        if v.isEmpty { return nil }
+        guard v.count <= maxLength else { throw APIError.badRequest("Query parameter \(name) is longer than \(maxLength) characters", loc: ["query", name], type: "string_too_long") }
+        return v
+    }
+
+    func int(_ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw = try string(name) else { return d }
+        guard let v = Int(raw) else {
+            throw APIError.badRequest("Query parameter \(name) should be a valid integer, not '\(raw)'", loc: ["query", name], type: "int_parsing")
+        }
+        guard range.contains(v) else {
+            throw APIError.badRequest("Query parameter \(name) should be from \(range.lowerBound) to \(range.upperBound), not \(v)", loc: ["query", name], type: "out_of_range")
+        }
+        return v
+    }
+
+    func bool(_ name: String) throws -> Bool {
+        guard let raw = try string(name) else { return false }
+        switch raw.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw APIError.badRequest("Query parameter \(name) should be true or false, not '\(raw)'", loc: ["query", name], type: "bool_parsing")
+        }
+    }
+
+    func oneOf(_ name: String, _ allowed: [String]) throws -> String? {
+        guard let v = try string(name) else { return nil }
+        guard allowed.contains(v) else {
+            throw APIError.badRequest("Query parameter \(name) should be one of \(allowed.joined(separator: ", ")), not '\(v)'", loc: ["query", name], type: "enum")
+        }
+        return v
+    }
+}

@@ -1,0 +1,234 @@
+public import ThingDataCore
+public import Foundation
+
+/// The node's content catalog: turns requests into validated, referentially sound change sets,
+/// commits them atomically, and answers reads, search and graphs.
+///
+/// Single writes are batches of one, so both share every check.
+public struct Catalog: Sendable {
+    public let store: any ContentStore
+    let makeID: @Sendable () -> String
+    let now: @Sendable () -> Timestamp
+
+    public init(
+        store: any ContentStore,
+        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+    ) {
+        self.store = store
+        self.makeID = makeID
+        self.now = now
+    }
+
+    // MARK: Reads
+
+    public func get(_ kind: EntityKind, id: String, withRelationships: Bool = true) async throws -> JSONValue {
+        guard let entity = try await store.entity(kind, id: id) else { throw Self.notFound(kind, id) }
+        let relationships = withRelationships && kind != .relationship ? try await store.relationships(touching: [entity.id], direction: .both) : nil
+        return entity.rendered(relationships: relationships)
+    }
+
+    public func list(_ query: ListQuery) async throws -> [Listed] { try await store.list(query) }
+
+    public func relationships(of kind: EntityKind, id: String, direction: RelationshipDirection) async throws -> [JSONValue] {
+        guard try await store.entity(kind, id: id) != nil else { throw Self.notFound(kind, id) }
+        return try await store.relationships(touching: [id.lowercased()], direction: direction).map { $0.rendered() }
+    }
+
+    static func notFound(_ kind: EntityKind, _ id: String) -> CatalogError {
+        CatalogError(.notFound, "\(kind.title) not found")
+    }
+
+    // MARK: Writes
+
+    /// The outcome of planning: the change set, each operation's result, and what went wrong.
+    public struct Plan: Sendable {
+        public var changes = ChangeSet()
+        public var results: [JSONValue] = []
+        public var entities: [Entity?] = []
+        public var issues: [ValidationIssue] = []
+        public var status: CatalogError.Status?
+        /// Requirement index → the operation that needs it, to report a failed commit.
+        var origins: [(ChangeSet.Requirement, Int)] = []
+    }
+
+    /// Plans `operations` against the current store without writing. `path(i)` is where
+    /// operation i sits in the request, for error locations.
+    public func plan(_ operations: [Operation], path: @Sendable (Int) -> [ValidationIssue.PathElement]) async throws -> Plan {
+        var plan = Plan()
+        var pending: [String: Entity?] = [:]  // id → state after earlier operations (nil: deleted)
+        var refs: [String: String] = [:]
+        let time = now()
+
+        func fail(_ i: Int, _ status: CatalogError.Status, _ loc: [ValidationIssue.PathElement], _ msg: String, _ type: String) {
+            plan.issues.append(ValidationIssue(loc: path(i) + loc, msg: msg, type: type))
+            if plan.status == nil || status == .badRequest { plan.status = status }
+        }
+        func resolve(_ s: String) -> String? {
+            guard s.hasPrefix(Operation.refPrefix) else { return s.lowercased() }
+            return refs[String(s.dropFirst(Operation.refPrefix.count))]
+        }
+        func resolveBody(_ body: JSONValue?, _ i: Int) -> JSONValue? {
+            guard case .object(var o)? = body else { return body }
+            for field in ["thing_id", "source_id", "target_id", "target_uri"] {
+                if let s = o[field]?.stringValue, s.hasPrefix(Operation.refPrefix) {
+                    if let id = resolve(s) { o[field] = .string(id) } else {
+                        fail(i, .badRequest, [.key("body"), .key(field)], "Unknown reference \(s): no earlier create in this batch has that ref", "ref_unknown")
+                    }
+                }
+            }
+            return .object(o)
+        }
+        func current(_ kind: EntityKind, _ id: String) async throws -> Entity? {
+            if let p = pending[id] { return p?.kind == kind ? p : nil }
+            return try await store.entity(kind, id: id)
+        }
+
+        for (i, op) in operations.enumerated() {
+            var entity: Entity?
+            switch op.verb {
+            case .create:
+                let issuesBefore = plan.issues.count
+                let body = resolveBody(op.body, i)
+                guard let body, issuesBefore == plan.issues.count else {
+                    if op.body == nil { fail(i, .badRequest, [.key("body")], "Field required", "missing") }
+                    plan.entities.append(nil)
+                    plan.results.append(["index": .int(Int64(i)), "op": "create", "kind": .string(op.kind.rawValue), "status": "failed"])
+                    continue
+                }
+                do {
+                    let normalized = try ContentRules.normalize(op.kind, body, at: [.key("body")])
+                    let e = ContentRules.create(op.kind, body: normalized, id: makeID(), now: time)
+                    entity = e
+                    pending[e.id] = e
+                    if let ref = op.ref { refs[ref] = e.id }
+                    plan.changes.writes.append(.insert(e))
+                    for r in ContentRules.references(of: op.kind, body: normalized) {
+                        plan.changes.requirements.append(.exists(r))
+                        plan.origins.append((.exists(r), i))
+                    }
+                } catch {
+                    for issue in error.issues { fail(i, .badRequest, issue.loc, issue.msg, issue.type) }
+                }
+            case .update, .patch, .delete:
+                guard let rawID = op.id else {
+                    fail(i, .badRequest, [.key("id")], "Field required for \(op.verb.rawValue)", "missing")
+                    plan.entities.append(nil)
+                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"])
+                    continue
+                }
+                guard let id = resolve(rawID), let existing = try await current(op.kind, id) else {
+                    fail(i, .notFound, [.key("id")], "\(op.kind.title) \(rawID) not found", "not_found")
+                    plan.entities.append(nil)
+                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "id": .string(rawID), "status": "failed"])
+                    continue
+                }
+                if op.verb == .delete {
+                    var cascaded: [Entity] = []
+                    if op.kind == .thing {
+                        if op.cascade {
+                            cascaded = try await store.referrers(ofThing: id, limit: 10_000).filter { pending[$0.id] == nil }
+                            cascaded += pending.values.compactMap { $0 }.filter { ($0.kind == .story || $0.kind == .guide) && $0.body["thing_id"]?.stringValue == id }
+                        }
+                        plan.changes.requirements.append(.unreferenced(thingID: id))
+                        plan.origins.append((.unreferenced(thingID: id), i))
+                    }
+                    for c in cascaded {
+                        plan.changes.writes.append(.delete(c.kind, c.id))
+                        pending[c.id] = .some(nil)
+                    }
+                    plan.changes.writes.append(.delete(op.kind, id))
+                    pending[id] = .some(nil)
+                    for (pid, p) in pending where p?.kind == .relationship && (p?.body["source_id"]?.stringValue == id || p?.body["target_id"]?.stringValue == id) {
+                        pending[pid] = .some(nil)
+                    }
+                    plan.entities.append(nil)
+                    plan.results.append(["index": .int(Int64(i)), "op": "delete", "kind": .string(op.kind.rawValue), "id": .string(id), "status": "ok"])
+                    continue
+                }
+                guard var body = resolveBody(op.body, i) else {
+                    fail(i, .badRequest, [.key("body")], "Field required", "missing")
+                    plan.entities.append(nil)
+                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"])
+                    continue
+                }
+                if op.verb == .patch { body = MergePatch.apply(body, to: ContentRules.editableBody(existing)) }
+                do {
+                    let normalized = try ContentRules.normalize(op.kind, body, at: [.key("body")])
+                    let e = ContentRules.replace(existing, with: normalized, now: time)
+                    entity = e
+                    pending[e.id] = e
+                    plan.changes.writes.append(.update(e))
+                    for r in ContentRules.references(of: op.kind, body: normalized) {
+                        plan.changes.requirements.append(.exists(r))
+                        plan.origins.append((.exists(r), i))
+                    }
+                } catch {
+                    for issue in error.issues { fail(i, .badRequest, issue.loc, issue.msg, issue.type) }
+                }
+            }
+            plan.entities.append(entity)
+            var result: JSONObject = ["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue)]
+            if let entity {
+                result["id"] = .string(entity.id)
+                result["status"] = "ok"
+                result["entity"] = entity.rendered()
+            } else {
+                result["status"] = "failed"
+            }
+            plan.results.append(.object(result))
+        }
+        // References to entities that neither exist nor are created here fail now, not at commit.
+        for (requirement, i) in plan.origins {
+            guard case .exists(let ref) = requirement else { continue }
+            let known: Bool
+            if let p = pending[ref.id] { known = p?.kind == ref.kind } else { known = try await store.entity(ref.kind, id: ref.id) != nil }
+            if !known { fail(i, .notFound, [.key("body"), .key(ref.field)], "\(ref.kind.title) \(ref.id) not found", "not_found") }
+        }
+        return plan
+    }
+
+    /// Plans and commits `operations` as one transaction. Throws `CatalogError` and writes
+    /// nothing if any operation fails.
+    @discardableResult
+    public func apply(_ operations: [Operation], path: @escaping @Sendable (Int) -> [ValidationIssue.PathElement]) async throws -> Plan {
+        var plan = try await plan(operations, path: path)
+        if let status = plan.status {
+            let message = plan.issues.count == 1 ? plan.issues[0].msg : "\(plan.issues.count) problems; nothing was written"
+            throw CatalogError(status, message, issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
+        }
+        do {
+            try await store.commit(plan.changes)
+        } catch let error as StoreError {
+            let (status, message, index): (CatalogError.Status, String, Int?)
+            switch error {
+            case .missingReference(let ref):
+                status = .notFound
+                message = "\(ref.kind.title) \(ref.id) not found"
+                index = plan.origins.first { $0.0 == .exists(ref) }?.1
+            case .stillReferenced(let thingID):
+                status = .conflict
+                message = "Thing \(thingID) is still referenced by stories or guides; delete them first or pass cascade=true"
+                index = plan.origins.first { $0.0 == .unreferenced(thingID: thingID) }?.1
+            case .notFound(let kind, let id):
+                status = .notFound
+                message = "\(kind.title) \(id) not found"
+                index = nil
+            case .duplicateID(let id):
+                status = .conflict
+                message = "An entity with id \(id) already exists"
+                index = nil
+            case .unavailable:
+                throw error
+            }
+            plan.issues = [ValidationIssue(loc: index.map(path) ?? [], msg: message, type: status == .notFound ? "not_found" : "conflict")]
+            throw CatalogError(status, message, issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
+        }
+        return plan
+    }
+
+    /// Applies one operation and returns the entity it wrote (nil for a delete).
+    public func apply(_ operation: Operation) async throws -> Entity? {
+        try await apply([operation], path: { _ in [] }).entities.first ?? nil
+    }
+}

@@ -1,0 +1,145 @@
+public import ThingDataCore
+
+/// Where a node keeps its content. Three implementations share one conformance suite:
+/// `SQLiteContentStore` (the embedded default), `PostgresContentStore` (hubs) and
+/// `MemoryContentStore` (tests).
+///
+/// Every change goes through `commit`, which is all or nothing: either every write and every
+/// requirement holds and all is stored, or nothing is.
+public protocol ContentStore: Sendable {
+    /// Applies pending migrations. Safe to call at every start.
+    func migrate() async throws
+    /// Answers when the database answers (readiness).
+    func ping() async throws
+    func entity(_ kind: EntityKind, id: String) async throws -> Entity?
+    func list(_ query: ListQuery) async throws -> [Listed]
+    /// Relationships with an endpoint among `ids`.
+    func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity]
+    /// Stories and guides whose `thing_id` is `thingID`.
+    func referrers(ofThing thingID: String, limit: Int) async throws -> [Entity]
+    /// Things whose duplicate key (type, manufacturer, default name) equals `key`.
+    func things(withDuplicateKey key: String, limit: Int) async throws -> [Entity]
+    func search(_ query: SearchQuery) async throws -> [SearchHit]
+    func count(_ kind: EntityKind) async throws -> Int
+    func commit(_ changes: ChangeSet) async throws
+    /// Bytes the database occupies, when the backend can tell.
+    func storageBytes() async throws -> Int64?
+    func close() async throws
+}
+
+/// Which relationships of an entity: pointing out of it, into it, or both.
+public enum RelationshipDirection: String, Sendable, CaseIterable {
+    case out, `in`, both
+}
+
+/// A listed entity with its position in the store's insertion order, for cursors.
+public struct Listed: Sendable {
+    public var entity: Entity
+    public var sequence: Int64
+    public init(entity: Entity, sequence: Int64) {
+        self.entity = entity
+        self.sequence = sequence
+    }
+}
+
+/// Filters a list; each set field must match exactly.
+public struct ListQuery: Sendable {
+    public var kind: EntityKind
+    public var type: String?
+    public var thingID: String?
+    public var category: String?
+    public var subcategory: String?
+    public var sourceType: String?
+    public var sourceID: String?
+    public var targetType: String?
+    public var targetID: String?
+    public var relationshipType: String?
+    /// Only entries after this sequence (cursor paging).
+    public var afterSequence: Int64?
+    public var offset: Int
+    public var limit: Int
+
+    public init(kind: EntityKind, offset: Int = 0, limit: Int = 100) {
+        self.kind = kind
+        self.offset = offset
+        self.limit = limit
+    }
+
+    /// The column filters as (column, value) pairs.
+    var columnFilters: [(String, String)] {
+        var f: [(String, String)] = []
+        if let type { f.append(("type", type)) }
+        if let thingID { f.append(("thing_id", thingID)) }
+        if let category { f.append(("category", category)) }
+        if let subcategory { f.append(("subcategory", subcategory)) }
+        if let sourceType { f.append(("source_type", sourceType)) }
+        if let sourceID { f.append(("source_id", sourceID)) }
+        if let targetType { f.append(("target_type", targetType)) }
+        if let targetID { f.append(("target_id", targetID)) }
+        if let relationshipType { f.append(("relationship_type", relationshipType)) }
+        return f
+    }
+}
+
+public struct SearchQuery: Sendable {
+    public var terms: [SearchText.Term]
+    public var kinds: [EntityKind]
+    public var type: String?
+    public var category: String?
+    public var limit: Int
+    public var offset: Int
+
+    public init(terms: [SearchText.Term], kinds: [EntityKind] = EntityKind.allCases, type: String? = nil, category: String? = nil, limit: Int = 20, offset: Int = 0) {
+        self.terms = terms
+        self.kinds = kinds
+        self.type = type
+        self.category = category
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
+public struct SearchHit: Sendable {
+    public var entity: Entity
+    /// Higher is better; comparable only within one answer.
+    public var score: Double
+    public init(entity: Entity, score: Double) {
+        self.entity = entity
+        self.score = score
+    }
+}
+
+/// The writes of one request (or one batch) and the conditions they need, applied atomically.
+public struct ChangeSet: Sendable {
+    public enum Write: Sendable {
+        case insert(Entity)
+        /// Replaces the stored body; fails with `notFound` if the entity is gone.
+        case update(Entity)
+        /// Removes the entity and every relationship touching it; fails with `notFound` if gone.
+        case delete(EntityKind, String)
+    }
+
+    public enum Requirement: Sendable, Hashable {
+        /// The referenced entity exists once the writes are applied.
+        case exists(Reference)
+        /// No story or guide refers to this thing once the writes are applied.
+        case unreferenced(thingID: String)
+    }
+
+    public var writes: [Write]
+    public var requirements: [Requirement]
+
+    public init(writes: [Write] = [], requirements: [Requirement] = []) {
+        self.writes = writes
+        self.requirements = requirements
+    }
+}
+
+/// Why a commit was refused. Nothing was written.
+public enum StoreError: Error, Sendable, Equatable {
+    case notFound(EntityKind, String)
+    case duplicateID(String)
+    case missingReference(Reference)
+    case stillReferenced(thingID: String)
+    case unavailable(String)
+}

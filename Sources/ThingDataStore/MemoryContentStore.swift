@@ -1,0 +1,126 @@
+public import ThingDataCore
+
+/// An in-memory store for tests and trials. Same semantics as the SQL stores; search is a scan.
+public actor MemoryContentStore: ContentStore {
+    struct Row {
+        var entity: Entity
+        var sequence: Int64
+        var index: EntityIndex
+    }
+    var rows: [String: Row] = [:]
+    var nextSequence: Int64 = 1
+
+    public init() {}
+
+    public func migrate() async throws {}
+    public func ping() async throws {}
+    public func close() async throws {}
+    public func storageBytes() async throws -> Int64? { nil }
+
+    public func entity(_ kind: EntityKind, id: String) async throws -> Entity? {
+        guard let row = rows[id.lowercased()], row.entity.kind == kind else { return nil }
+        return row.entity
+    }
+
+    func ordered(_ kind: EntityKind) -> [Row] {
+        rows.values.filter { $0.entity.kind == kind }.sorted { $0.sequence < $1.sequence }
+    }
+
+    public func list(_ query: ListQuery) async throws -> [Listed] {
+        let matching = ordered(query.kind).filter { row in
+            if let after = query.afterSequence, row.sequence <= after { return false }
+            return query.columnFilters.allSatisfy { column, value in Self.column(column, of: row.index) == value }
+        }
+        return matching.dropFirst(query.offset).prefix(query.limit).map { Listed(entity: $0.entity, sequence: $0.sequence) }
+    }
+
+    static func column(_ name: String, of i: EntityIndex) -> String? {
+        switch name {
+        case "type": i.type
+        case "thing_id": i.thingID
+        case "category": i.category
+        case "subcategory": i.subcategory
+        case "source_type": i.sourceType
+        case "source_id": i.sourceID
+        case "target_type": i.targetType
+        case "target_id": i.targetID
+        case "relationship_type": i.relationshipType
+        default: nil
+        }
+    }
+
+    public func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity] {
+        let set = Set(ids)
+        return ordered(.relationship).filter { row in
+            let out = row.index.sourceID.map(set.contains) ?? false
+            let inn = row.index.targetID.map(set.contains) ?? false
+            switch direction {
+            case .out: return out
+            case .in: return inn
+            case .both: return out || inn
+            }
+        }.map(\.entity)
+    }
+
+    public func referrers(ofThing thingID: String, limit: Int) async throws -> [Entity] {
+        Array((ordered(.story) + ordered(.guide)).filter { $0.index.thingID == thingID }.prefix(limit).map(\.entity))
+    }
+
+    public func things(withDuplicateKey key: String, limit: Int) async throws -> [Entity] {
+        Array(ordered(.thing).filter { $0.index.duplicateKey == key }.prefix(limit).map(\.entity))
+    }
+
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        guard !query.terms.isEmpty else { return [] }
+        var hits: [(Row, Double)] = []
+        for kind in query.kinds {
+            for row in ordered(kind) {
+                if let t = query.type, row.index.type != t { continue }
+                if let c = query.category, row.index.category != c { continue }
+                let tokens = SearchText.tokens(SearchText.document(for: row.entity))
+                guard query.terms.allSatisfy({ SearchText.matchPosition(tokens, $0) != nil }) else { continue }
+                // Score: matches per token, so short, focused texts rank first.
+                let hitsCount = tokens.filter { tok in query.terms.contains { if case .word(let w) = $0 { tok.hasPrefix(w) } else { false } } }.count
+                hits.append((row, Double(hitsCount + 1) / Double(tokens.count + 1)))
+            }
+        }
+        hits.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.sequence < $1.0.sequence }
+        return hits.dropFirst(query.offset).prefix(query.limit).map { SearchHit(entity: $0.0.entity, score: $0.1) }
+    }
+
+    public func count(_ kind: EntityKind) async throws -> Int { rows.values.filter { $0.entity.kind == kind }.count }
+
+    public func commit(_ changes: ChangeSet) async throws {
+        var staged = rows
+        var sequence = nextSequence
+        for write in changes.writes {
+            switch write {
+            case .insert(let e):
+                guard staged[e.id] == nil else { throw StoreError.duplicateID(e.id) }
+                staged[e.id] = Row(entity: e, sequence: sequence, index: EntityIndex(e))
+                sequence += 1
+            case .update(let e):
+                guard let row = staged[e.id], row.entity.kind == e.kind else { throw StoreError.notFound(e.kind, e.id) }
+                staged[e.id] = Row(entity: e, sequence: row.sequence, index: EntityIndex(e))
+            case .delete(let kind, let id):
+                guard let row = staged[id], row.entity.kind == kind else { throw StoreError.notFound(kind, id) }
+                staged[id] = nil
+                for (rid, r) in staged where r.entity.kind == .relationship && (r.index.sourceID == id || r.index.targetID == id) {
+                    staged[rid] = nil
+                }
+            }
+        }
+        for requirement in changes.requirements {
+            switch requirement {
+            case .exists(let ref):
+                guard let row = staged[ref.id], row.entity.kind == ref.kind else { throw StoreError.missingReference(ref) }
+            case .unreferenced(let thingID):
+                if staged.values.contains(where: { ($0.entity.kind == .story || $0.entity.kind == .guide) && $0.index.thingID == thingID }) {
+                    throw StoreError.stillReferenced(thingID: thingID)
+                }
+            }
+        }
+        rows = staged
+        nextSequence = sequence
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+import PostgresKit
+import SQLKit
+
+/// PostgreSQL through PostgresNIO's connection pool (`PostgresClient`), queried with SQLKit.
+final class PostgresSessions: SQLSessions {
+    let flavor = SQLFlavor.postgres
+    let client: PostgresClient
+    let logger: Logger
+
+    init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in try await body(conn.sql()) }
+    }
+
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in
+            let db = conn.sql()
+            try await db.raw("BEGIN").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func storageBytes() async throws -> Int64? {
+        try await read { db in
+            try await db.raw("SELECT pg_database_size(current_database())::bigint AS n").first()?.decode(column: "n", as: Int64.self)
+        }
+    }
+
+    func close() async throws {}
+
+    /// Reads `postgres://user:password@host:port/database?sslmode=disable`, or a unix socket
+    /// given as `?host=/run/postgresql`.
+    static func configuration(url: String, maxConnections: Int) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme) else {
+            throw StoreError.unavailable("THINGDATA_DATABASE_URL must look like postgres://user:password@host:5432/database")
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
+        let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = components.password.flatMap { $0.removingPercentEncoding }
+        let database = components.path.isEmpty ? nil : String(components.path.dropFirst())
+        var config: PostgresClient.Configuration
+        if let socketDir = query["host"], socketDir.hasPrefix("/") {
+            let port = components.port ?? 5432
+            config = .init(unixSocketPath: "\(socketDir)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch query["sslmode"] ?? "prefer" {
+            case "disable": tls = .disable
+            case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+            default: tls = .prefer(.makeClientConfiguration())
+            }
+            config = .init(host: components.host ?? "localhost", port: components.port ?? 5432, username: user, password: password, database: database, tls: tls)
+        }
+        config.options.maximumConnections = maxConnections
+        return config
+    }
+}

@@ -1,0 +1,74 @@
+/// What differs between the two SQL backends: DDL, the body column's type, and full-text search.
+public enum SQLFlavor: String, Sendable {
+    case sqlite
+    case postgres
+
+    /// Versioned migrations, applied in order, each in its own transaction. Never edit a shipped
+    /// migration: add the next one.
+    var migrations: [(version: Int, statements: [String])] {
+        switch self {
+        case .sqlite:
+            return [
+                (1, [
+                    """
+                    CREATE TABLE entities (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        kind TEXT NOT NULL,
+                        type TEXT, thing_id TEXT, category TEXT, subcategory TEXT,
+                        source_type TEXT, source_id TEXT, target_type TEXT, target_id TEXT, relationship_type TEXT,
+                        dup_key TEXT,
+                        body TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER
+                    )
+                    """,
+                    "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
+                    "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",
+                    "CREATE INDEX entities_kind_category ON entities(kind, category, seq)",
+                    "CREATE INDEX entities_thing ON entities(thing_id)",
+                    "CREATE INDEX entities_source ON entities(source_id)",
+                    "CREATE INDEX entities_target ON entities(target_id)",
+                    "CREATE INDEX entities_dup ON entities(dup_key)",
+                    """
+                    CREATE VIRTUAL TABLE entity_search USING fts5(
+                        doc, content='', contentless_delete=1,
+                        tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
+                    )
+                    """,
+                ])
+            ]
+        case .postgres:
+            return [
+                (1, [
+                    """
+                    CREATE TABLE entities (
+                        seq BIGSERIAL PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        kind TEXT NOT NULL,
+                        type TEXT, thing_id TEXT, category TEXT, subcategory TEXT,
+                        source_type TEXT, source_id TEXT, target_type TEXT, target_id TEXT, relationship_type TEXT,
+                        dup_key TEXT,
+                        body JSONB NOT NULL,
+                        created_at BIGINT NOT NULL,
+                        updated_at BIGINT,
+                        search TSVECTOR NOT NULL
+                    )
+                    """,
+                    "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
+                    "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",
+                    "CREATE INDEX entities_kind_category ON entities(kind, category, seq)",
+                    "CREATE INDEX entities_thing ON entities(thing_id)",
+                    "CREATE INDEX entities_source ON entities(source_id)",
+                    "CREATE INDEX entities_target ON entities(target_id)",
+                    "CREATE INDEX entities_dup ON entities(dup_key)",
+                    "CREATE INDEX entities_search ON entities USING GIN (search)",
+                    "CREATE INDEX entities_body ON entities USING GIN (body jsonb_path_ops)",
+                ])
+            ]
+        }
+    }
+
+    /// How the body is read back as text.
+    var bodyColumn: String { self == .postgres ? "body::text AS body" : "body" }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import SQLKit
+import SQLiteKit
+import Synchronization
+
+/// SQLite in WAL mode: one writer connection whose transactions run one at a time, and a few
+/// reader connections that run beside it.
+final class SQLiteSessions: SQLSessions {
+    let flavor = SQLFlavor.sqlite
+    let path: String
+    let writer: SQLiteConnection
+    let readers: [SQLiteConnection]
+    let next = Atomic<Int>(0)
+    let writeLock = AsyncLock()
+    let logger: Logger
+
+    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+        self.path = path
+        self.writer = writer
+        self.readers = readers
+        self.logger = logger
+    }
+
+    static func open(path: String, readers: Int = 4, logger: Logger) async throws -> SQLiteSessions {
+        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF"] {
+            _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
+        }
+        var readerConnections: [SQLiteConnection] = []
+        for _ in 0..<max(1, readers) {
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON"] {
+                _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
+            }
+            readerConnections.append(reader)
+        }
+        return SQLiteSessions(path: path, writer: writer, readers: readerConnections, logger: logger)
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let i = next.add(1, ordering: .relaxed).oldValue
+        return try await body(readers[abs(i % readers.count)].sql())
+    }
+
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            let db = writer.sql()
+            try await db.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func storageBytes() async throws -> Int64? {
+        var total: Int64 = 0
+        for suffix in ["", "-wal", "-shm"] {
+            if let attrs = try? FileManager.default.attributesOfItem(atPath: path + suffix), let size = attrs[.size] as? NSNumber {
+                total += size.int64Value
+            }
+        }
+        return total
+    }
+
+    func close() async throws {
+        for reader in readers { try await reader.close() }
+        try await writer.close()
+    }
+}
+
+/// A first-in, first-out lock for async code: one holder at a time, waiters resumed in order.
+final class AsyncLock: Sendable {
+    private struct State {
+        var locked = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func lock() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let acquired = state.withLock { s -> Bool in
+                if s.locked {
+                    s.waiters.append(c)
+                    return false
+                }
+                s.locked = true
+                return true
+            }
+            if acquired { c.resume() }
+        }
+    }
+
+    func unlock() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.locked = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+
+    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await lock()
+        defer { unlock() }
+        return try await body()
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ThingDataCore
+import ThingDataServer
+import ThingDataStore
+
+@main
+struct ThingDataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thingdata",
+        abstract: "A ThingData node: federated repair knowledge for repair cafés, fixit clinics and makerspaces.",
+        version: ThingDataVersion.current,
+        subcommands: [Serve.self, Init.self, SampleDataCommand.self, OpenAPICommand.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every command that opens the node's data shares. Each maps to a setting; see
+/// `docs/configuration.md`. Flags beat `THINGDATA_*` variables, which beat the config file.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "Address to listen on (THINGDATA_HOST; default 0.0.0.0).")
+    var host: String?
+    @Option(help: "TCP port to listen on (THINGDATA_PORT; default 8000).")
+    var port: String?
+    @Option(name: .customLong("data-dir"), help: "Data directory for the SQLite database and files (THINGDATA_DATA_DIR; default ./thingdata-data).")
+    var dataDir: String?
+    @Option(name: .customLong("database-url"), help: "postgres://user:password@host:5432/db to use PostgreSQL instead of SQLite (THINGDATA_DATABASE_URL).")
+    var databaseURL: String?
+    @Option(help: "The node's display name (THINGDATA_NAME; default the host name).")
+    var name: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (THINGDATA_LOG_LEVEL; default info).")
+    var logLevel: String?
+    @Option(name: .customLong("cors-origins"), help: "CORS origins: * or a comma-separated list (THINGDATA_CORS_ORIGINS; default *).")
+    var corsOrigins: String?
+    @Option(name: .customLong("db-pool-size"), help: "Maximum PostgreSQL connections (THINGDATA_DB_POOL_SIZE; default 16).")
+    var dbPoolSize: String?
+    @Option(help: "JSON config file (THINGDATA_CONFIG; default DATA_DIR/thingdata.json when it exists).")
+    var config: String?
+
+    func resolve() throws -> NodeConfiguration {
+        var flags: [String: String] = [:]
+        flags["host"] = host
+        flags["port"] = port
+        flags["data_dir"] = dataDir
+        flags["database_url"] = databaseURL
+        flags["name"] = name
+        flags["log_level"] = logLevel
+        flags["cors_origins"] = corsOrigins
+        flags["db_pool_size"] = dbPoolSize
+        do {
+            return try NodeConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
+        } catch {
+            throw ValidationError("invalid configuration: \(error.description)")
+        }
+    }
+
+    /// Makes the data directory (0700) when it is missing.
+    static func prepareDataDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("data directory \(path) exists but is not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ValidationError("cannot create data directory \(path): \(error.localizedDescription)")
+        }
+    }
+
+    static func bootstrapLogging(_ level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "thingdata")
+        logger.logLevel = level
+        return logger
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the node (the default command).")
+
+    @OptionGroup var options: NodeOptions
+
+    func run() async throws {
+        let config = try options.resolve()
+        try NodeOptions.prepareDataDirectory(config.dataDirectory)
+        let logger = NodeOptions.bootstrapLogging(config.logLevel)
+        logger.notice("Starting ThingData node", metadata: [
+            "name": "\(config.name)", "version": "\(ThingDataVersion.current)", "store": "\(config.storeLocation)",
+            "address": "\(config.host):\(config.port)",
+        ])
+        try await withContentStore(config.storeLocation, logger: logger, maxConnections: config.databasePoolSize) { store in
+            try await runNode(configuration: config, store: store, logger: logger)
+        }
+    }
+}
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the data directory, a config file and the database, then exit.")
+
+    @OptionGroup var options: NodeOptions
+    @Flag(help: "Print a JSON summary.") var json = false
+
+    func run() async throws {
+        let config = try options.resolve()
+        try NodeOptions.prepareDataDirectory(config.dataDirectory)
+        let logger = NodeOptions.bootstrapLogging(.warning)
+        let file = (config.dataDirectory as NSString).appendingPathComponent("thingdata.json")
+        var wroteConfig = false
+        if !FileManager.default.fileExists(atPath: file) {
+            let body: JSONValue = ["name": .string(config.name), "port": .int(Int64(config.port)), "host": .string(config.host)]
+            FileManager.default.createFile(atPath: file, contents: Data(JSONSerializer.serialize(body)), attributes: [.posixPermissions: 0o600])
+            wroteConfig = true
+        }
+        try await withContentStore(config.storeLocation, logger: logger) { store in try await store.ping() }
+        if json {
+            print(JSONSerializer.string(["data_dir": .string(config.dataDirectory), "config_file": .string(file), "config_written": .bool(wroteConfig), "store": .string(config.storeLocation.description)]))
+        } else {
+            print("Data directory: \(config.dataDirectory)")
+            print("Config file:    \(file)\(wroteConfig ? " (created)" : " (kept)")")
+            print("Store:          \(config.storeLocation) (migrated)")
+            print("Start the node with: thingdata serve --data-dir \(config.dataDirectory)")
+        }
+    }
+}
+
+struct SampleDataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample-data",
+        abstract: "Load realistic multilingual repair data (devices, components, stories, guides, relationships). Re-running adds nothing twice.")
+
+    @OptionGroup var options: NodeOptions
+    @Option(help: "How many device groups to load (each: a device, 2 components, a story, a guide, 4 relationships).")
+    var count = 12
+    @Flag(help: "Print a JSON summary instead of progress.") var json = false
+
+    func validate() throws {
+        guard (1...100_000).contains(count) else { throw ValidationError("--count must be from 1 to 100000") }
+    }
+
+    func run() async throws {
+        let config = try options.resolve()
+        try NodeOptions.prepareDataDirectory(config.dataDirectory)
+        let logger = NodeOptions.bootstrapLogging(.warning)
+        let interactive = isatty(STDERR_FILENO) == 1 && !json
+        let added = try await withContentStore(config.storeLocation, logger: logger) { store in
+            try await SampleData.load(count: count, into: Catalog(store: store)) { done, total, _ in
+                if interactive && (done % 10 == 0 || done == total) {
+                    let width = 30
+                    let filled = width * done / total
+                    FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)".utf8))
+                    if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+                }
+            }
+        }
+        if json {
+            print(JSONSerializer.string(["requested": .int(Int64(count)), "added": .int(Int64(added)), "skipped": .int(Int64(count - added))]))
+        } else {
+            print("Sample data: \(added) device groups added, \(count - added) already present.")
+        }
+    }
+}
+
+struct OpenAPICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "openapi", abstract: "Print the OpenAPI 3.1 document (Protocol/openapi.json is this output).")
+
+    func run() throws {
+        print(JSONSerializer.pretty(OpenAPIDocument.document))
+    }
+}
