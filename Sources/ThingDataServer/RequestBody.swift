@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import NIOCore
 import ThingDataCore
 
 extension Request {
@@ -17,7 +18,12 @@ extension Request {
             throw HTTPError(.contentTooLarge)
         }
         var body = self.body
-        let buffer = try await body.collect(upTo: ContentRules.maxBodyBytes)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: ContentRules.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge)  // a chunked body that grew past the limit
+        }
         guard buffer.readableBytes > 0 else {
             throw APIError(.badRequest, "Request body is empty; send a JSON object", issues: [ValidationIssue(loc: [.key("body")], msg: "Field required", type: "missing")])
         }

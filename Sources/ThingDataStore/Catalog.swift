@@ -228,6 +228,7 @@ public struct Catalog: Sendable {
     }
 
     /// Applies one operation and returns the entity it wrote (nil for a delete).
+    @discardableResult
     public func apply(_ operation: Operation) async throws -> Entity? {
         try await apply([operation], path: { _ in [] }).entities.first ?? nil
     }

@@ -14,6 +14,10 @@ public struct JSONParser {
         public var reason: Reason
         /// Byte offset where parsing stopped.
         public var offset: Int
+        public init(reason: Reason, offset: Int) {
+            self.reason = reason
+            self.offset = offset
+        }
         public var description: String {
             switch reason {
             case .syntax(let m): "\(m) at byte \(offset)"

@@ -76,7 +76,7 @@ public enum Formats {
             return subtags.count > 1 && subtags.dropFirst().allSatisfy { alnum($0) }
         }
         let lang = subtags[0]
-        guard alpha(lang), lang.count >= 2, lang.count != 4 else { return false }
+        guard alpha(lang), (2...3).contains(lang.count) else { return false }  // ISO 639; 5-8 letter languages are reserved and unused
         i = 1
         if lang.count <= 3 {
             var ext = 0

@@ -1,0 +1,77 @@
+import Testing
+import ThingDataCore
+
+@Suite struct JSONParserTests {
+    @Test func parsesEveryValueKindAndKeepsKeyOrder() throws {
+        let v = try JSONParser.parse(#"{"z":1,"a":[true,false,null],"m":-2.5e3,"s":"caf\u00e9 \ud83d\ude00","n":{}}"#)
+        #expect(v.objectValue?.keys == ["z", "a", "m", "s", "n"])
+        #expect(v["z"] == .int(1))
+        #expect(v["a"] == [true, false, nil])
+        #expect(v["m"] == .double(-2500))
+        #expect(v["s"] == .string("café 😀"))
+        #expect(v["n"] == .object([:]))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"\\x\"", "tru", "{\"a\":1}x", "\"a\nb\"", "\"\\ud800\"", "\"\\udc00x\"", "NaN", "1e999"])
+    func rejectsMalformedInput(_ text: String) {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8WithItsOffset() {
+        let bytes: [UInt8] = Array("{\"a\":\"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)
+        do {
+            _ = try JSONParser.parse(bytes)
+            Issue.record("invalid UTF-8 was accepted")
+        } catch {
+            #expect(error.reason == .invalidUTF8)
+            #expect(error.offset == 6)
+        }
+        // Overlong encoding and a UTF-16 surrogate encoded in UTF-8 are invalid too.
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xC0, 0xAF, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }
+    }
+
+    @Test func depthLimitIsEnforcedWhileParsing() throws {
+        let ok = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
+        #expect(try JSONParser.parse(ok, maxDepth: 20).depth == 20)
+        let tooDeep = String(repeating: "[", count: 21) + String(repeating: "]", count: 21)
+        #expect(throws: JSONParser.Failure(reason: .tooDeep(limit: 20), offset: 20)) { try JSONParser.parse(tooDeep, maxDepth: 20) }
+        // A million open brackets must not reach the stack.
+        let bomb = String(repeating: "[", count: 1_000_000)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(bomb, maxDepth: 20) }
+    }
+
+    @Test func serializerRoundTrips() throws {
+        let text = #"{"name":{"default":"Kettle \"K3\"","translations":{"ja":"電気ケトル"}},"n":[1,2.5,-0.001,null],"ctl":"\u0001\n\t"}"#
+        let v = try JSONParser.parse(text)
+        let again = try JSONParser.parse(JSONSerializer.serialize(v))
+        #expect(again == v)
+        #expect(JSONSerializer.string(v).contains("電気ケトル"))  // non-ASCII stays readable
+        #expect(JSONSerializer.string(["a": 30.0]) == #"{"a":30.0}"#)
+    }
+}
+
+@Suite struct MergePatchTests {
+    // The examples of RFC 7396, appendix A.
+    @Test(arguments: [
+        (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
+        (#"{"a":"b"}"#, #"{"a":null}"#, #"{}"#),
+        (#"{"a":"b","b":"c"}"#, #"{"a":null}"#, #"{"b":"c"}"#),
+        (#"{"a":["b"]}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"c"}"#, #"{"a":["b"]}"#, #"{"a":["b"]}"#),
+        (#"{"a":{"b":"c"}}"#, #"{"a":{"b":"d","c":null}}"#, #"{"a":{"b":"d"}}"#),
+        (#"{"a":[{"b":"c"}]}"#, #"{"a":[1]}"#, #"{"a":[1]}"#),
+        (#"["a","b"]"#, #"["c","d"]"#, #"["c","d"]"#),
+        (#"{"a":"b"}"#, #"["c"]"#, #"["c"]"#),
+        (#"{"a":"foo"}"#, "null", "null"),
+        (#"{"a":"foo"}"#, #""bar""#, #""bar""#),
+        (#"{"e":null}"#, #"{"a":1}"#, #"{"e":null,"a":1}"#),
+        (#"[1,2]"#, #"{"a":"b","c":null}"#, #"{"a":"b"}"#),
+        (#"{}"#, #"{"a":{"bb":{"ccc":null}}}"#, #"{"a":{"bb":{}}}"#),
+    ])
+    func rfc7396Examples(target: String, patch: String, expected: String) throws {
+        let result = MergePatch.apply(try JSONParser.parse(patch), to: try JSONParser.parse(target))
+        #expect(result == (try JSONParser.parse(expected)))
+    }
+}

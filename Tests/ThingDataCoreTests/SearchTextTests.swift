@@ -1,0 +1,35 @@
+import Testing
+import ThingDataCore
+
+@Suite struct SearchTextTests {
+    @Test func foldsCaseAndAccents() {
+        #expect(SearchText.fold("Máquina de CAFÉ") == "maquina de cafe")
+        #expect(SearchText.fold("Straße, Øre & Łódź!") == "strasse ore lodz")
+        #expect(SearchText.fold("Φρυγανιέρα") == "φρυγανιερα")
+    }
+
+    @Test func splitsUnspacedScriptsIntoCharacters() {
+        #expect(SearchText.tokens("コーヒーメーカー XK-42") == ["コ", "ー", "ヒ", "ー", "メ", "ー", "カ", "ー", "xk", "42"])
+        #expect(SearchText.terms("メーカー kettle") == [.phrase(["メ", "ー", "カ", "ー"]), .word("kettle")])
+        #expect(SearchText.terms("  ,;  ").isEmpty)
+    }
+
+    @Test func matchesByPrefixAndPhrase() {
+        let terms = SearchText.terms("cafe maq")
+        #expect(SearchText.matches("Máquina de Café XK-42", terms: terms))
+        #expect(!SearchText.matches("Máquina de té", terms: terms))
+        #expect(SearchText.matches("電気ケトル", terms: SearchText.terms("ケトル")))
+        #expect(!SearchText.matches("ケト", terms: SearchText.terms("ケトル")))
+    }
+
+    @Test func snippetMarksMatchesAndEscapesHTML() throws {
+        let body = try ContentRules.normalize(.thing, ["type": "tool", "name": ["default": "Soldering <iron> for Café use", "translations": ["ja": "はんだごて"]], "manufacturer": ["name": "Weller"]])
+        let e = ContentRules.create(.thing, body: body, id: "00000000-0000-0000-0000-000000000001", now: Timestamp(microsecondsSinceEpoch: 0))
+        let s = Snippet.make(for: e, terms: SearchText.terms("cafe"))
+        #expect(s?.html == "Soldering &lt;iron&gt; for <mark>Café</mark> use")
+        #expect(s?.field == "name")
+        let ja = Snippet.make(for: e, terms: SearchText.terms("ごて"), language: "ja")
+        #expect(ja?.html == "はんだ<mark>ごて</mark>")
+        #expect(ja?.language == "ja")
+    }
+}

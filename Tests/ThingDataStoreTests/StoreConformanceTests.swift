@@ -1,0 +1,198 @@
+import Testing
+import ThingDataCore
+import ThingDataStore
+
+/// One suite, every backend: the stores must be indistinguishable through the catalog.
+@Suite struct StoreConformanceTests {
+    @Test(arguments: Backend.available)
+    func createReadReplacePatchDelete(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let created = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Kettle K3", translations: ["de": "Wasserkocher K3"]))))
+            let got = try await catalog.get(.thing, id: created.id)
+            #expect(got["name"]?["translations"]?["de"] == "Wasserkocher K3")
+            #expect(got["relationships"] == [])
+            let replaced = try #require(try await catalog.apply(Operation(.update, .thing, id: created.id, body: Sample.thing("Kettle K4"))))
+            #expect(replaced.body["name"]?["default"] == "Kettle K4")
+            #expect(replaced.createdAt == created.createdAt && replaced.updatedAt != nil)
+            let patched = try #require(try await catalog.apply(Operation(.patch, .thing, id: created.id, body: ["properties": ["serial_number": "SN-1"], "tags": ["kitchen"]])))
+            #expect(patched.body["properties"]?["serial_number"] == "SN-1")
+            #expect(patched.body["name"]?["default"] == "Kettle K4")
+            let stored = try #require(try await catalog.store.entity(.thing, id: created.id))
+            #expect(stored == patched)
+            try await catalog.apply(Operation(.delete, .thing, id: created.id))
+            #expect(try await catalog.store.entity(.thing, id: created.id) == nil)
+            await #expect(throws: CatalogError.self) { try await catalog.apply(Operation(.delete, .thing, id: created.id)) }
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func listFiltersPagesAndCursorsInInsertionOrder(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            var ids: [String] = []
+            for i in 0..<7 {
+                let e = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Item \(i)", type: i % 2 == 0 ? "device" : "tool")))
+                ids.append(e!.id)
+            }
+            // An update keeps an entity's place.
+            try await catalog.apply(Operation(.patch, .thing, id: ids[0], body: ["tags": ["moved"]]))
+            let all = try await catalog.list(ListQuery(kind: .thing, limit: 100))
+            #expect(all.map(\.entity.id) == ids)
+            var tools = ListQuery(kind: .thing)
+            tools.type = "tool"
+            #expect(try await catalog.list(tools).map(\.entity.id) == [ids[1], ids[3], ids[5]])
+            #expect(try await catalog.list(ListQuery(kind: .thing, offset: 2, limit: 2)).map(\.entity.id) == [ids[2], ids[3]])
+            var after = ListQuery(kind: .thing, limit: 3)
+            after.afterSequence = all[2].sequence
+            #expect(try await catalog.list(after).map(\.entity.id) == [ids[3], ids[4], ids[5]])
+            #expect(try await catalog.store.count(.thing) == 7)
+            #expect(try await catalog.store.count(.story) == 0)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func batchResolvesReferencesAndIsAllOrNothing(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let plan = try await catalog.apply([
+                Operation(.create, .thing, ref: "m", body: Sample.thing("Coffee Machine")),
+                Operation(.create, .thing, ref: "t", body: Sample.thing("Water Tank", type: "component")),
+                Operation(.create, .relationship, body: Sample.relationship("$ref:m", "$ref:t")),
+                Operation(.create, .story, body: Sample.story(thing: "$ref:m")),
+                Operation(.patch, .thing, id: "$ref:t", body: ["tags": ["spare"]]),
+            ], path: { [.index($0)] })
+            let machine = try #require(plan.entities[0])
+            #expect(plan.entities[2]?.body["source_id"] == .string(machine.id))
+            #expect(plan.entities[3]?.body["thing_id"] == .string(machine.id))
+            #expect(try await catalog.store.entity(.thing, id: plan.entities[1]!.id)?.body["tags"] == ["spare"])
+            let related = try await catalog.relationships(of: .thing, id: machine.id, direction: .out)
+            #expect(related.count == 1 && related[0]["metadata"] == ["removable": true])
+
+            // One bad operation at the end: nothing of the batch is written.
+            let before = try await catalog.store.count(.thing)
+            await #expect(throws: CatalogError.self) {
+                try await catalog.apply([
+                    Operation(.create, .thing, body: Sample.thing("Should not stay")),
+                    Operation(.create, .story, body: Sample.story(thing: "00000000-0000-0000-0000-000000000000")),
+                ], path: { [.index($0)] })
+            }
+            #expect(try await catalog.store.count(.thing) == before)
+            #expect(try await catalog.store.count(.story) == 1)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func referencesAreEnforcedAndDeletesCascadeOnlyWhenAsked(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            do {
+                try await catalog.apply(Operation(.create, .story, body: Sample.story(thing: "00000000-0000-0000-0000-000000000000")))
+                Issue.record("a story about a missing thing was stored")
+            } catch let error as CatalogError {
+                #expect(error.status == .notFound)
+                #expect(error.message == "Thing 00000000-0000-0000-0000-000000000000 not found")
+            }
+            let m = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Toaster")))!
+            let c = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Lever", type: "component")))!
+            try await catalog.apply(Operation(.create, .relationship, body: Sample.relationship(m.id, c.id)))
+            let s = try await catalog.apply(Operation(.create, .story, body: Sample.story(thing: m.id)))!
+            do {
+                try await catalog.apply(Operation(.delete, .thing, id: m.id))
+                Issue.record("a referenced thing was deleted")
+            } catch let error as CatalogError {
+                #expect(error.status == .conflict)
+            }
+            try await catalog.apply(Operation(.delete, .thing, id: m.id, cascade: true))
+            #expect(try await catalog.store.entity(.story, id: s.id) == nil)
+            #expect(try await catalog.store.count(.relationship) == 0)
+            #expect(try await catalog.store.entity(.thing, id: c.id) != nil)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func searchIsRankedMultilingualAndAccentBlind(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let kettle = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Electric Kettle", translations: ["ja": "電気ケトル", "el": "Βραστήρας", "es": "Hervidor eléctrico"])))!
+            let machine = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Máquina de café", manufacturer: "Cafetera SA")))!
+            _ = try await catalog.apply(Operation(.create, .story, body: Sample.story(thing: kettle.id, steps: ["Descale the kettle with citric acid", "Rinse the kettle twice"], category: "Kettle")))
+            _ = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Toaster", type: "tool")))
+
+            func ids(_ q: String, kinds: [EntityKind] = EntityKind.allCases, type: String? = nil, category: String? = nil) async throws -> [String] {
+                let r = try await catalog.search(q, lang: nil, kinds: kinds, type: type, category: category, limit: 20, offset: 0)
+                return r["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            }
+            #expect(try await ids("CAFE") == [machine.id])
+            #expect(try await ids("maqui caf") == [machine.id])
+            #expect(try await ids("ケトル") == [kettle.id])
+            #expect(try await ids("βραστηρας") == [kettle.id])
+            #expect(try await ids("electrico") == [kettle.id])
+            let kettleHits = try await ids("kettle")
+            #expect(kettleHits.count == 2)
+            #expect(try await ids("kettle", kinds: [.story]).count == 1)
+            #expect(try await ids("kettle", category: "Kettle").count == 1)
+            #expect(try await ids("toaster", type: "device").isEmpty)
+            #expect(try await ids("nothing-like-this").isEmpty)
+            let r = try await catalog.search("ケトル", lang: "ja", kinds: [.thing], type: nil, category: nil, limit: 5, offset: 0)
+            #expect(r["results"]?.arrayValue?.first?["title"] == "電気ケトル")
+            #expect(r["results"]?.arrayValue?.first?["snippet"] == "電気<mark>ケトル</mark>")
+            // Deleted content leaves the index.
+            try await catalog.apply(Operation(.delete, .thing, id: machine.id))
+            #expect(try await ids("cafe").isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func preflightWritesNothingAndFindsDuplicates(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let existing = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Lamp Lumo", manufacturer: "Lumo")))!
+            let report = try await catalog.preflight([
+                Operation(.create, .thing, body: Sample.thing("  lamp   LUMO ", manufacturer: "lumo")),
+                Operation(.create, .thing, body: ["type": "gadget"]),
+                Operation(.create, .story, body: Sample.story(thing: "00000000-0000-0000-0000-000000000000")),
+            ], path: { [.index($0)] })
+            #expect(report["ok"] == false)
+            let issues = report["issues"]?.arrayValue ?? []
+            #expect(issues.contains { $0["check"] == "duplicates" && $0["duplicate_of"] == .string(existing.id) && $0["severity"] == "warning" })
+            #expect(issues.contains { $0["check"] == "schema" && $0["loc"] == [1, "body", "type"] })
+            #expect(issues.contains { $0["check"] == "references" && $0["loc"] == [2, "body", "thing_id"] })
+            #expect(try await catalog.store.count(.thing) == 1)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func graphFollowsRelationshipsAndStories(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let plan = try await catalog.apply([
+                Operation(.create, .thing, ref: "a", body: Sample.thing("Vacuum")),
+                Operation(.create, .thing, ref: "b", body: Sample.thing("Battery", type: "component")),
+                Operation(.create, .thing, ref: "c", body: Sample.thing("Cell", type: "component")),
+                Operation(.create, .relationship, body: Sample.relationship("$ref:a", "$ref:b")),
+                Operation(.create, .relationship, body: Sample.relationship("$ref:b", "$ref:c")),
+                Operation(.create, .story, body: Sample.story(thing: "$ref:a")),
+            ], path: { [.index($0)] })
+            let root = plan.entities[0]!.id
+            let one = try await catalog.graph(thingID: root, depth: 1)
+            #expect(one["nodes"]?.arrayValue?.count == 3)  // vacuum, battery, story
+            let two = try await catalog.graph(thingID: root, depth: 2)
+            #expect(two["nodes"]?.arrayValue?.count == 4)
+            #expect(two["edges"]?.arrayValue?.count == 3)
+        }
+    }
+
+    @Test func sqliteDataSurvivesReopeningAndMigrationsAreIdempotent() async throws {
+        let dir = "/tmp/thingdata-reopen-\(UInt64.random(in: 0...UInt64.max))"
+        try? FileManagerShim.mkdir(dir)
+        let path = dir + "/t.sqlite"
+        let id = try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            try await Catalog(store: store).apply(Operation(.create, .thing, body: Sample.thing("Radio")))!.id
+        }
+        try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            try await store.migrate()
+            #expect(try await store.entity(.thing, id: id)?.body["name"]?["default"] == "Radio")
+        }
+        FileManagerShim.remove(dir)
+    }
+}
+
+import Foundation
+enum FileManagerShim {
+    static func mkdir(_ p: String) throws { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
+    static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
+}
