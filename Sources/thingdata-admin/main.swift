@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// The admin CLI. It talks to a node over HTTP only; it grows with the federation (peers,
 /// sync, conflicts) and security (users, tokens, audit) work.
