@@ -18,6 +18,7 @@ public enum SampleData {
         var guideTitle: [String: String]
     }
 
+    public static var templateCount: Int { templates.count }
     static let templates: [Template] = [
         Template(
             name: ["default": "Coffee Machine XK-42", "es": "Máquina de café XK-42", "de": "Kaffeemaschine XK-42", "ja": "コーヒーメーカー XK-42", "el": "Καφετιέρα XK-42"],
