@@ -59,7 +59,9 @@ extension Catalog {
     /// matches and titles in that language; it does not exclude others.
     public func search(_ text: String, lang: String?, kinds: [EntityKind], type: String?, category: String?, limit: Int, offset: Int) async throws -> JSONValue {
         let terms = SearchText.terms(text)
-        guard !terms.isEmpty else {
+        // A filter with nothing searchable in it matches nothing (and must not reach the index syntax).
+        let filtersSearchable = [type, category].allSatisfy { $0 == nil || !SearchText.tokens($0!).isEmpty }
+        guard !terms.isEmpty, filtersSearchable else {
             return ["query": .string(text), "count": 0, "results": []]
         }
         let fetch = lang == nil ? limit : min(limit * 3, 300)

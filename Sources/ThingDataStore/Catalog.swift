@@ -23,9 +23,12 @@ public struct Catalog: Sendable {
     // MARK: Reads
 
     public func get(_ kind: EntityKind, id: String, withRelationships: Bool = true) async throws -> JSONValue {
+        if withRelationships && kind != .relationship {
+            guard let (entity, relationships) = try await store.entityWithRelationships(kind, id: id) else { throw Self.notFound(kind, id) }
+            return entity.rendered(relationships: relationships)
+        }
         guard let entity = try await store.entity(kind, id: id) else { throw Self.notFound(kind, id) }
-        let relationships = withRelationships && kind != .relationship ? try await store.relationships(touching: [entity.id], direction: .both) : nil
-        return entity.rendered(relationships: relationships)
+        return entity.rendered()
     }
 
     public func list(_ query: ListQuery) async throws -> [Listed] { try await store.list(query) }

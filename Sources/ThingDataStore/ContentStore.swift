@@ -12,6 +12,8 @@ public protocol ContentStore: Sendable {
     /// Answers when the database answers (readiness).
     func ping() async throws
     func entity(_ kind: EntityKind, id: String) async throws -> Entity?
+    /// An entity and every relationship touching it, in one round trip where the backend can.
+    func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])?
     func list(_ query: ListQuery) async throws -> [Listed]
     /// Relationships with an endpoint among `ids`.
     func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity]
@@ -25,6 +27,13 @@ public protocol ContentStore: Sendable {
     /// Bytes the database occupies, when the backend can tell.
     func storageBytes() async throws -> Int64?
     func close() async throws
+}
+
+extension ContentStore {
+    public func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
+        guard let e = try await entity(kind, id: id) else { return nil }
+        return (e, try await relationships(touching: [e.id], direction: .both))
+    }
 }
 
 /// Which relationships of an entity: pointing out of it, into it, or both.

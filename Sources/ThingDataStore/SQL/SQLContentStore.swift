@@ -66,6 +66,15 @@ struct SQLContentStore: ContentStore {
         return try await sessions.read { db in try await db.raw(query).first().map { try Self.decode($0).entity } }
     }
 
+    func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
+        let id = id.lowercased()
+        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION ALL " + select()
+            + " WHERE kind = 'relationship' AND (source_id = \(bind: id) OR target_id = \(bind: id)) ORDER BY seq LIMIT 10001"
+        let rows = try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
+        guard let entity = rows.first(where: { $0.id == id && $0.kind == kind }) else { return nil }
+        return (entity, rows.filter { $0.kind == .relationship && $0.id != id })
+    }
+
     func list(_ q: ListQuery) async throws -> [Listed] {
         var query = select() + " WHERE kind = \(bind: q.kind.rawValue)"
         for (column, value) in q.columnFilters { query += " AND \(ident: column) = \(bind: value)" }
@@ -108,18 +117,21 @@ struct SQLContentStore: ContentStore {
 
     func search(_ q: SearchQuery) async throws -> [SearchHit] {
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            query = "SELECT e.seq, e.kind, e.id, e.created_at, e.updated_at, e.body, -bm25(entity_search) AS score FROM entity_search JOIN entities e ON e.seq = entity_search.rowid WHERE entity_search MATCH \(bind: FullText.fts5Query(q.terms)) AND e.kind IN (\(binds: kinds))"
+            // Rank inside FTS5 (filters are index columns), join only the page.
+            let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
+            query = "SELECT e.seq, e.kind, e.id, e.created_at, e.updated_at, e.body, -s.rank AS score FROM (SELECT rowid, rank FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rank LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)) s JOIN entities e ON e.seq = s.rowid WHERE 1 = 1"
         case .postgres:
+            let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
             let tsquery = FullText.tsquery(q.terms)
             query = "SELECT seq, kind, id, created_at, updated_at, body::text AS body, ts_rank(search, \(bind: tsquery)::tsquery)::float8 AS score FROM entities e WHERE search @@ \(bind: tsquery)::tsquery AND kind IN (\(binds: kinds))"
         }
         if let type = q.type { query += " AND e.type = \(bind: type)" }
         if let category = q.category { query += " AND e.category = \(bind: category)" }
-        query += " ORDER BY score DESC, e.seq LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)"
+        query += " ORDER BY score DESC, e.seq"
+        if flavor == .postgres { query += " LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)" }
         let final = query
         return try await sessions.read { db in
             try await db.raw(final).all().map { row in
@@ -136,20 +148,15 @@ struct SQLContentStore: ContentStore {
             for write in changes.writes {
                 switch write {
                 case .insert(let e):
-                    let exists = try await db.raw("SELECT 1 AS one FROM entities WHERE id = \(bind: e.id)").first() != nil
-                    if exists { throw StoreError.duplicateID(e.id) }
                     try await Self.insert(e, flavor: flavor, db)
                 case .update(let e):
-                    guard let seq = try await Self.delete(kind: e.kind, id: e.id, flavor: flavor, db) else { throw StoreError.notFound(e.kind, e.id) }
-                    try await Self.insert(e, flavor: flavor, db, sequence: seq)
+                    guard try await Self.update(e, flavor: flavor, db) else { throw StoreError.notFound(e.kind, e.id) }
                 case .delete(let kind, let id):
-                    guard try await Self.delete(kind: kind, id: id, flavor: flavor, db) != nil else { throw StoreError.notFound(kind, id) }
-                    let edges = try await db.raw("SELECT seq FROM entities WHERE kind = 'relationship' AND (source_id = \(bind: id) OR target_id = \(bind: id))").all()
-                        .map { try $0.decode(column: "seq", as: Int64.self) }
-                    for seq in edges {
-                        try await db.raw("DELETE FROM entities WHERE seq = \(bind: seq)").run()
-                        if flavor == .sqlite { try await db.raw("DELETE FROM entity_search WHERE rowid = \(bind: seq)").run() }
+                    // Search rows follow through triggers (SQLite) or the row itself (PostgreSQL).
+                    guard try await db.raw("DELETE FROM entities WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) RETURNING seq").first() != nil else {
+                        throw StoreError.notFound(kind, id)
                     }
+                    try await db.raw("DELETE FROM entities WHERE kind = 'relationship' AND (source_id = \(bind: id) OR target_id = \(bind: id))").run()
                 }
             }
             for requirement in changes.requirements {
@@ -165,46 +172,64 @@ struct SQLContentStore: ContentStore {
         }
     }
 
-    /// Deletes one entity row (and its search row) and returns its sequence, or nil if absent.
-    static func delete(kind: EntityKind, id: String, flavor: SQLFlavor, _ db: any SQLDatabase) async throws -> Int64? {
-        guard let row = try await db.raw("DELETE FROM entities WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) RETURNING seq").first() else { return nil }
-        let seq = try row.decode(column: "seq", as: Int64.self)
-        if flavor == .sqlite { try await db.raw("DELETE FROM entity_search WHERE rowid = \(bind: seq)").run() }
-        return seq
-    }
-
-    /// Inserts an entity row, keeping `sequence` when it replaces an earlier version.
-    static func insert(_ e: Entity, flavor: SQLFlavor, _ db: any SQLDatabase, sequence: Int64? = nil) async throws {
+    /// The values of an entity's row, in `columnNames` order.
+    static func values(_ e: Entity, flavor: SQLFlavor) -> [SQLQueryString] {
         let ix = EntityIndex(e)
         let body = String(decoding: JSONSerializer.serialize(.object(e.body)), as: UTF8.self)
         let doc = SearchText.document(for: e)
-        var query: SQLQueryString = "INSERT INTO entities (" + (sequence == nil ? "" : "seq, ")
-        query += "id, kind, type, thing_id, category, subcategory, source_type, source_id, target_type, target_id, relationship_type, dup_key, body, created_at, updated_at"
-        query += flavor == .postgres ? ", search) VALUES (" : ") VALUES ("
-        if let sequence { query += "\(bind: sequence), " }
-        query += "\(bind: e.id), \(bind: e.kind.rawValue), \(bind: ix.type), \(bind: ix.thingID), \(bind: ix.category), \(bind: ix.subcategory), "
-        query += "\(bind: ix.sourceType), \(bind: ix.sourceID), \(bind: ix.targetType), \(bind: ix.targetID), \(bind: ix.relationshipType), \(bind: ix.duplicateKey), "
-        query += flavor == .postgres ? "\(bind: body)::jsonb" : "\(bind: body)"
-        query += ", \(bind: e.createdAt.microsecondsSinceEpoch), \(bind: e.updatedAt?.microsecondsSinceEpoch)"
-        query += flavor == .postgres ? ", \(bind: FullText.tsvector(doc))::tsvector) RETURNING seq" : ") RETURNING seq"
-        guard let row = try await db.raw(query).first() else { throw StoreError.unavailable("insert returned no row") }
-        let seq = try row.decode(column: "seq", as: Int64.self)
-        if flavor == .sqlite {
-            try await db.raw("INSERT INTO entity_search (rowid, doc) VALUES (\(bind: seq), \(bind: doc))").run()
+        var v: [SQLQueryString] = [
+            "\(bind: e.kind.rawValue)", "\(bind: ix.type)", "\(bind: ix.thingID)", "\(bind: ix.category)", "\(bind: ix.subcategory)",
+            "\(bind: ix.sourceType)", "\(bind: ix.sourceID)", "\(bind: ix.targetType)", "\(bind: ix.targetID)", "\(bind: ix.relationshipType)",
+            "\(bind: ix.duplicateKey)", flavor == .postgres ? "\(bind: body)::jsonb" : "\(bind: body)",
+            "\(bind: e.createdAt.microsecondsSinceEpoch)", "\(bind: e.updatedAt?.microsecondsSinceEpoch)",
+        ]
+        v.append(flavor == .postgres ? "\(bind: FullText.tsvector(doc))::tsvector" : "\(bind: doc)")
+        return v
+    }
+
+    static func columnNames(_ flavor: SQLFlavor) -> [String] {
+        ["kind", "type", "thing_id", "category", "subcategory", "source_type", "source_id", "target_type", "target_id", "relationship_type", "dup_key", "body", "created_at", "updated_at", flavor == .postgres ? "search" : "search_doc"]
+    }
+
+    /// Inserts a new entity; a repeated id is `duplicateID` (ids are random UUIDs, so only a
+    /// replayed write can collide).
+    static func insert(_ e: Entity, flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
+        let query: SQLQueryString = "INSERT INTO entities (id, " + SQLQueryString(columnNames(flavor).joined(separator: ", ")) + ") VALUES (\(bind: e.id), " + values(e, flavor: flavor).joined(separator: ", ") + ")"
+        do {
+            try await db.raw(query).run()
+        } catch {
+            let text = String(describing: error)
+            if text.contains("UNIQUE constraint failed") || text.contains("23505") || text.contains("duplicate key") { throw StoreError.duplicateID(e.id) }
+            throw error
         }
+    }
+
+    /// Replaces an entity's row in place (it keeps its sequence); false when it is gone.
+    static func update(_ e: Entity, flavor: SQLFlavor, _ db: any SQLDatabase) async throws -> Bool {
+        let assignments = zip(columnNames(flavor), values(e, flavor: flavor)).map { SQLQueryString("\($0.0) = ") + $0.1 }
+        let query: SQLQueryString = "UPDATE entities SET " + assignments.joined(separator: ", ") + " WHERE id = \(bind: e.id) AND kind = \(bind: e.kind.rawValue) RETURNING seq"
+        return try await db.raw(query).first() != nil
     }
 }
 
 /// Builds each backend's full-text syntax from the core's folded tokens.
 enum FullText {
-    /// FTS5: `"word"*` for words (prefix), `"a b c"` for phrases; all terms must match.
-    static func fts5Query(_ terms: [SearchText.Term]) -> String {
-        terms.map { term in
+    static func fts5String(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    /// FTS5: `"word"*` for words (prefix), `"a b c"` for phrases, all in the text column and
+    /// all required; filters as column filters on the index's kind, type and category.
+    static func fts5Query(_ terms: [SearchText.Term], kinds: [String] = [], type: String? = nil, category: String? = nil) -> String {
+        let text = terms.map { term in
             switch term {
-            case .word(let w): "\"\(w.replacingOccurrences(of: "\"", with: "\"\""))\"*"
-            case .phrase(let p): "\"\(p.joined(separator: " ").replacingOccurrences(of: "\"", with: "\"\""))\""
+            case .word(let w): fts5String(w) + "*"
+            case .phrase(let p): fts5String(p.joined(separator: " "))
             }
-        }.joined(separator: " ")
+        }.joined(separator: " AND ")
+        var parts = ["search_doc : (\(text))"]
+        if !kinds.isEmpty { parts.append("kind : (" + kinds.map(fts5String).joined(separator: " OR ") + ")") }
+        if let type { parts.append("type : " + fts5String(type)) }
+        if let category { parts.append("category : " + fts5String(category)) }
+        return parts.joined(separator: " AND ")
     }
 
     static func quote(_ token: String) -> String {

@@ -3,8 +3,8 @@ public enum SQLFlavor: String, Sendable {
     case sqlite
     case postgres
 
-    /// Versioned migrations, applied in order, each in its own transaction. Never edit a shipped
-    /// migration: add the next one.
+    /// Versioned migrations, applied in order, each in its own transaction. Never edit a
+    /// released migration: add the next one. (Version 1 is the first release's schema.)
     var migrations: [(version: Int, statements: [String])] {
         switch self {
         case .sqlite:
@@ -20,7 +20,8 @@ public enum SQLFlavor: String, Sendable {
                         dup_key TEXT,
                         body TEXT NOT NULL,
                         created_at INTEGER NOT NULL,
-                        updated_at INTEGER
+                        updated_at INTEGER,
+                        search_doc TEXT NOT NULL DEFAULT ''
                     )
                     """,
                     "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
@@ -30,11 +31,32 @@ public enum SQLFlavor: String, Sendable {
                     "CREATE INDEX entities_source ON entities(source_id)",
                     "CREATE INDEX entities_target ON entities(target_id)",
                     "CREATE INDEX entities_dup ON entities(dup_key)",
+                    // Full text: an external-content FTS5 index over the folded text the core
+                    // computes (search_doc), with the filter columns inside the index so a
+                    // filtered search never joins before ranking. Triggers keep it in step.
                     """
                     CREATE VIRTUAL TABLE entity_search USING fts5(
-                        doc, content='', contentless_delete=1,
+                        kind, type, category, search_doc,
+                        content='entities', content_rowid='seq',
                         tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
                     )
+                    """,
+                    "INSERT INTO entity_search(entity_search, rank) VALUES('rank', 'bm25(0.0, 0.0, 0.0, 1.0)')",
+                    """
+                    CREATE TRIGGER entities_ai AFTER INSERT ON entities BEGIN
+                        INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (new.seq, new.kind, new.type, new.category, new.search_doc);
+                    END
+                    """,
+                    """
+                    CREATE TRIGGER entities_ad AFTER DELETE ON entities BEGIN
+                        INSERT INTO entity_search(entity_search, rowid, kind, type, category, search_doc) VALUES ('delete', old.seq, old.kind, old.type, old.category, old.search_doc);
+                    END
+                    """,
+                    """
+                    CREATE TRIGGER entities_au AFTER UPDATE ON entities BEGIN
+                        INSERT INTO entity_search(entity_search, rowid, kind, type, category, search_doc) VALUES ('delete', old.seq, old.kind, old.type, old.category, old.search_doc);
+                        INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (new.seq, new.kind, new.type, new.category, new.search_doc);
+                    END
                     """,
                 ])
             ]
