@@ -33,3 +33,14 @@ import ThingDataCore
         #expect(ja?.language == "ja")
     }
 }
+
+@Suite struct SearchTokenAgreementTests {
+    /// `tokens` (the fast path) and `tokenize` (with ranges, for snippets) must agree.
+    @Test(arguments: [
+        "Máquina de Café XK-42", "Straße, Øre & Łódź!", "コーヒーメーカー ガス", "電気ケトル K3", "Φρυγανιέρα T200",
+        "ผู้ใหญ่บ้าน", "e\u{301}cole", " \u{301}x", "Ärger ÆON œuvre", "a1_b2-c3", "", "   ", "नमस्ते दुनिया", "안녕하세요 세계",
+    ])
+    func fastTokensAgreeWithTokenize(_ text: String) {
+        #expect(SearchText.tokens(text) == SearchText.tokenize(text).map(\.folded))
+    }
+}

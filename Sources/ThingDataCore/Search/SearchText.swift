@@ -13,26 +13,37 @@ public enum SearchText {
     /// Folds one token's characters: NFD, combining marks dropped, lowercased, a few letters
     /// that have no decomposition mapped by hand.
     static func foldWord(_ word: Substring) -> String {
-        let decomposed = String(word).lowercased().decomposedStringWithCanonicalMapping
+        if word.utf8.allSatisfy({ $0 < 0x80 }) { return asciiLower(word.utf8) }
         var out = String.UnicodeScalarView()
-        for s in decomposed.unicodeScalars {
-            switch s.properties.generalCategory {
-            case .nonspacingMark, .spacingMark, .enclosingMark: continue
-            default: break
-            }
-            switch s {
-            case "ß": out.append(contentsOf: "ss".unicodeScalars)
-            case "æ": out.append(contentsOf: "ae".unicodeScalars)
-            case "œ": out.append(contentsOf: "oe".unicodeScalars)
-            case "ø": out.append("o")
-            case "ł": out.append("l")
-            case "đ": out.append("d")
-            case "ı": out.append("i")
-            case "þ": out.append(contentsOf: "th".unicodeScalars)
-            default: out.append(s)
-            }
+        for s in String(word).lowercased().decomposedStringWithCanonicalMapping.unicodeScalars where !isMark(s) {
+            appendFolded(s, to: &out)
         }
         return String(out)
+    }
+
+    static func asciiLower<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        String(decoding: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    static func isMark(_ s: Unicode.Scalar) -> Bool {
+        switch s.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: true
+        default: false
+        }
+    }
+
+    static func appendFolded(_ s: Unicode.Scalar, to out: inout String.UnicodeScalarView) {
+        switch s {
+        case "ß": out.append(contentsOf: "ss".unicodeScalars)
+        case "æ": out.append(contentsOf: "ae".unicodeScalars)
+        case "œ": out.append(contentsOf: "oe".unicodeScalars)
+        case "ø": out.append("o")
+        case "ł": out.append("l")
+        case "đ": out.append("d")
+        case "ı": out.append("i")
+        case "þ": out.append(contentsOf: "th".unicodeScalars)
+        default: out.append(s)
+        }
     }
 
     /// Scripts written without spaces between words.
@@ -84,7 +95,8 @@ public enum SearchText {
             let next = scalars.index(after: i)
             if isUnspaced(s) {
                 closeWord(at: i)
-                result.append(Token(folded: foldWord(text[i..<next]), range: i..<next, unspaced: true))
+                let folded = foldWord(text[i..<next])
+                if !folded.isEmpty { result.append(Token(folded: folded, range: i..<next, unspaced: true)) }
             } else if isWordScalar(s) {
                 if wordStart == nil { wordStart = i }
             } else {
@@ -96,7 +108,43 @@ public enum SearchText {
         return result
     }
 
-    public static func tokens(_ text: String) -> [String] { tokenize(text).map(\.folded) }
+    /// The folded tokens of a text: what `tokenize` gives without the ranges, folding the
+    /// whole text at once (the hot path of indexing and matching).
+    public static func tokens(_ text: String) -> [String] {
+        var result: [String] = []
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            var word: [UInt8] = []
+            for b in text.utf8 {
+                let isWord = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                if isWord {
+                    word.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+                } else if !word.isEmpty {
+                    result.append(String(decoding: word, as: UTF8.self))
+                    word.removeAll(keepingCapacity: true)
+                }
+            }
+            if !word.isEmpty { result.append(String(decoding: word, as: UTF8.self)) }
+            return result
+        }
+        var word = String.UnicodeScalarView()
+        for s in text.lowercased().decomposedStringWithCanonicalMapping.unicodeScalars {
+            if isMark(s) { continue }
+            if isUnspaced(s) {
+                if !word.isEmpty {
+                    result.append(String(word))
+                    word = String.UnicodeScalarView()
+                }
+                result.append(String(s))
+            } else if isWordScalar(s) {
+                appendFolded(s, to: &word)
+            } else if !word.isEmpty {
+                result.append(String(word))
+                word = String.UnicodeScalarView()
+            }
+        }
+        if !word.isEmpty { result.append(String(word)) }
+        return result
+    }
 
     /// What an index stores for an entity: every searchable text, folded, space-separated.
     public static func document(for entity: Entity) -> String {

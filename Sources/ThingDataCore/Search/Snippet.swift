@@ -11,16 +11,16 @@ public struct Snippet: Sendable, Hashable {
     public static func make(for entity: Entity, terms: [SearchText.Term], language: String? = nil, width: Int = 160) -> Snippet? {
         let fields = SearchText.fields(of: entity)
         guard !fields.isEmpty else { return nil }
-        var best: (score: Int, field: SearchText.FieldText, tokens: [SearchText.Token])?
+        var best: (score: Int, field: SearchText.FieldText)?
         for f in fields {
-            let tokens = SearchText.tokenize(f.text)
-            let folded = tokens.map(\.folded)
+            let folded = SearchText.tokens(f.text)
             var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
             if let language, f.language?.lowercased() == language.lowercased() { score += 5 }
             if f.language == nil { score += 1 }
-            if best == nil || score > best!.score { best = (score, f, tokens) }
+            if best == nil || score > best!.score { best = (score, f) }
         }
-        guard let (_, field, tokens) = best else { return nil }
+        guard let (_, field) = best else { return nil }
+        let tokens = SearchText.tokenize(field.text)
         let text = field.text
         let folded = tokens.map(\.folded)
         var marked: [Range<String.Index>] = []
