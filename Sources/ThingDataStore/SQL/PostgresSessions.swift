@@ -6,6 +6,8 @@ import SQLKit
 /// PostgreSQL through PostgresNIO's connection pool (`PostgresClient`), queried with SQLKit.
 final class PostgresSessions: SQLSessions {
     let flavor = SQLFlavor.postgres
+    /// PostgreSQL runs transactions side by side on the pool's connections.
+    let groupCommit: GroupCommit? = nil
     let client: PostgresClient
     let logger: Logger
 

@@ -8,6 +8,8 @@ protocol SQLSessions: Sendable {
     var flavor: SQLFlavor { get }
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// Set where writes are serialized anyway (SQLite): concurrent commits then share transactions.
+    var groupCommit: GroupCommit? { get }
     func storageBytes() async throws -> Int64?
     func close() async throws
 }
@@ -68,8 +70,8 @@ struct SQLContentStore: ContentStore {
 
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
         let id = id.lowercased()
-        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION ALL " + select()
-            + " WHERE kind = 'relationship' AND (source_id = \(bind: id) OR target_id = \(bind: id)) ORDER BY seq LIMIT 10001"
+        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION " + select()
+            + " WHERE source_id = \(bind: id) AND kind = 'relationship' UNION " + select() + " WHERE target_id = \(bind: id) AND kind = 'relationship' ORDER BY seq LIMIT 10001"
         let rows = try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
         guard let entity = rows.first(where: { $0.id == id && $0.kind == kind }) else { return nil }
         return (entity, rows.filter { $0.kind == .relationship && $0.id != id })
@@ -143,14 +145,35 @@ struct SQLContentStore: ContentStore {
     // MARK: Writes
 
     func commit(_ changes: ChangeSet) async throws {
-        let flavor = self.flavor
-        try await sessions.transaction { db in
+        let sessions = self.sessions
+        let apply: GroupCommit.Apply = { group in
+            try await sessions.transaction { db in try await Self.apply(group, flavor: sessions.flavor, db) }
+        }
+        if let group = sessions.groupCommit {
+            try await group.commit(changes, apply: apply)
+        } else {
+            try await apply([changes])
+        }
+    }
+
+    /// Applies change sets inside one transaction. Inserts go first, many rows per statement:
+    /// that is the same as the written order, because an update or delete can only name an
+    /// entity that existed, or was created earlier, when its change set was planned.
+    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
+        var inserts: [Entity] = []
+        for changes in group {
+            for case .insert(let e) in changes.writes { inserts.append(e) }
+        }
+        for start in stride(from: 0, to: inserts.count, by: 200) {
+            try await insert(Array(inserts[start..<min(start + 200, inserts.count)]), flavor: flavor, db)
+        }
+        for changes in group {
             for write in changes.writes {
                 switch write {
-                case .insert(let e):
-                    try await Self.insert(e, flavor: flavor, db)
+                case .insert:
+                    continue
                 case .update(let e):
-                    guard try await Self.update(e, flavor: flavor, db) else { throw StoreError.notFound(e.kind, e.id) }
+                    guard try await update(e, flavor: flavor, db) else { throw StoreError.notFound(e.kind, e.id) }
                 case .delete(let kind, let id):
                     // Search rows follow through triggers (SQLite) or the row itself (PostgreSQL).
                     guard try await db.raw("DELETE FROM entities WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) RETURNING seq").first() != nil else {
@@ -159,6 +182,8 @@ struct SQLContentStore: ContentStore {
                     try await db.raw("DELETE FROM entities WHERE kind = 'relationship' AND (source_id = \(bind: id) OR target_id = \(bind: id))").run()
                 }
             }
+        }
+        for changes in group {
             for requirement in changes.requirements {
                 switch requirement {
                 case .exists(let ref):
@@ -191,15 +216,19 @@ struct SQLContentStore: ContentStore {
         ["kind", "type", "thing_id", "category", "subcategory", "source_type", "source_id", "target_type", "target_id", "relationship_type", "dup_key", "body", "created_at", "updated_at", flavor == .postgres ? "search" : "search_doc"]
     }
 
-    /// Inserts a new entity; a repeated id is `duplicateID` (ids are random UUIDs, so only a
-    /// replayed write can collide).
-    static func insert(_ e: Entity, flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
-        let query: SQLQueryString = "INSERT INTO entities (id, " + SQLQueryString(columnNames(flavor).joined(separator: ", ")) + ") VALUES (\(bind: e.id), " + values(e, flavor: flavor).joined(separator: ", ") + ")"
+    /// Inserts new entities in one statement; a repeated id is `duplicateID` (ids are random
+    /// UUIDs, so only a replayed write can collide).
+    static func insert(_ entities: [Entity], flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
+        guard !entities.isEmpty else { return }
+        let rows = entities.map { e in "(\(bind: e.id), " + values(e, flavor: flavor).joined(separator: ", ") + ")" as SQLQueryString }
+        let query: SQLQueryString = "INSERT INTO entities (id, " + SQLQueryString(columnNames(flavor).joined(separator: ", ")) + ") VALUES " + rows.joined(separator: ", ")
         do {
             try await db.raw(query).run()
         } catch {
             let text = String(describing: error)
-            if text.contains("UNIQUE constraint failed") || text.contains("23505") || text.contains("duplicate key") { throw StoreError.duplicateID(e.id) }
+            if text.contains("UNIQUE constraint failed") || text.contains("23505") || text.contains("duplicate key") {
+                throw StoreError.duplicateID(entities.count == 1 ? entities[0].id : "(one of \(entities.count))")
+            }
             throw error
         }
     }

@@ -13,6 +13,7 @@ final class SQLiteSessions: SQLSessions {
     let readers: [SQLiteConnection]
     let next = Atomic<Int>(0)
     let writeLock = AsyncLock()
+    let groupCommit: GroupCommit? = GroupCommit()
     let logger: Logger
 
     private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
