@@ -39,33 +39,29 @@ final class GroupCommit: Sendable {
             if becameLeader { c.resume(returning: true) }
         }
         guard lead else { return }
-        var own: ChangeSet? = changes
-        var ownResult: Result<Void, any Error> = .success(())
-        while true {
-            let waiters = state.withLock { s -> [Waiter] in
-                let take = Array(s.queue.prefix(maxGroup - (own == nil ? 0 : 1)))
-                s.queue.removeFirst(take.count)
-                if take.isEmpty && own == nil { s.leading = false }
-                return take
-            }
-            if waiters.isEmpty && own == nil { break }
-            let group = (own.map { [$0] } ?? []) + waiters.map(\.changes)
-            let results = await Self.run(group, apply: apply)
-            var index = 0
-            if own != nil {
-                ownResult = results[0]
-                index = 1
-                own = nil
-            }
-            for waiter in waiters {
-                switch results[index] {
-                case .success: waiter.continuation.resume(returning: false)
-                case .failure(let error): waiter.continuation.resume(throwing: error)
-                }
-                index += 1
+        // Lead one group: ours and whoever queued behind us.
+        let waiters = state.withLock { s -> [Waiter] in
+            let take = Array(s.queue.prefix(maxGroup - 1))
+            s.queue.removeFirst(take.count)
+            return take
+        }
+        let results = await Self.run([changes] + waiters.map(\.changes), apply: apply)
+        for (waiter, result) in zip(waiters, results.dropFirst()) {
+            switch result {
+            case .success: waiter.continuation.resume(returning: false)
+            case .failure(let error): waiter.continuation.resume(throwing: error)
             }
         }
-        try ownResult.get()
+        // Hand over to the next in line, so no caller waits for more than the group ahead of it.
+        let next = state.withLock { s -> Waiter? in
+            if s.queue.isEmpty {
+                s.leading = false
+                return nil
+            }
+            return s.queue.removeFirst()
+        }
+        next?.continuation.resume(returning: true)
+        try results[0].get()
     }
 
     /// Applies the group in one transaction, or each alone if the group fails.

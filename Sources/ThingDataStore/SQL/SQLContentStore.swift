@@ -70,11 +70,12 @@ struct SQLContentStore: ContentStore {
 
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
         let id = id.lowercased()
-        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION " + select()
-            + " WHERE source_id = \(bind: id) AND kind = 'relationship' UNION " + select() + " WHERE target_id = \(bind: id) AND kind = 'relationship' ORDER BY seq LIMIT 10001"
+        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION ALL " + select()
+            + " WHERE source_id = \(bind: id) AND kind = 'relationship' UNION ALL " + select() + " WHERE target_id = \(bind: id) AND kind = 'relationship' ORDER BY seq LIMIT 20001"
         let rows = try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
         guard let entity = rows.first(where: { $0.id == id && $0.kind == kind }) else { return nil }
-        return (entity, rows.filter { $0.kind == .relationship && $0.id != id })
+        var seen: Set<String> = []  // a relationship from an entity to itself comes twice
+        return (entity, rows.filter { $0.kind == .relationship && $0.id != id && seen.insert($0.id).inserted })
     }
 
     func list(_ q: ListQuery) async throws -> [Listed] {
