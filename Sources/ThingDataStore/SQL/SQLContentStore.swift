@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLKit
+import SQLiteKit
 public import ThingDataCore
 
 /// Runs queries for `SQLContentStore`: reads on any connection, transactions on one.
@@ -48,6 +49,7 @@ struct SQLContentStore: ContentStore {
     }
 
     static func decode(_ row: any SQLRow) throws -> Listed {
+        if let row = row as? SQLiteRow { return try decodeSQLite(row) }
         let kindName = try row.decode(column: "kind", as: String.self)
         guard let kind = EntityKind(rawValue: kindName) else { throw StoreError.unavailable("unknown kind \(kindName) in store") }
         let bodyText = try row.decode(column: "body", as: String.self)
@@ -61,6 +63,18 @@ struct SQLContentStore: ContentStore {
             createdAt: Timestamp(microsecondsSinceEpoch: try row.decode(column: "created_at", as: Int64.self)),
             updatedAt: try row.decode(column: "updated_at", as: Int64?.self).map { Timestamp(microsecondsSinceEpoch: $0) })
         return Listed(entity: entity, sequence: try row.decode(column: "seq", as: Int64.self))
+    }
+
+    /// SQLite rows read directly: no Decoder machinery on the hottest path.
+    static func decodeSQLite(_ row: SQLiteRow) throws -> Listed {
+        guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName),
+            let id = row.column("id")?.string, let bodyText = row.column("body")?.string,
+            let created = row.column("created_at")?.integer, let seq = row.column("seq")?.integer
+        else { throw StoreError.unavailable("a stored row is incomplete") }
+        guard case .object(let body) = try JSONParser.parse(Array(bodyText.utf8)) else { throw StoreError.unavailable("stored body is not an object") }
+        let updated = row.column("updated_at")?.integer.map { Timestamp(microsecondsSinceEpoch: Int64($0)) }
+        let entity = Entity(kind: kind, id: id, body: body, createdAt: Timestamp(microsecondsSinceEpoch: Int64(created)), updatedAt: updated)
+        return Listed(entity: entity, sequence: Int64(seq))
     }
 
     func entity(_ kind: EntityKind, id: String) async throws -> Entity? {
