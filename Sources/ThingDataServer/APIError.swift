@@ -50,7 +50,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Builds JSON responses from `JSONValue`s with the project's serializer.
 public enum JSONResponse {
     public static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        let bytes = JSONSerializer.serialize(value)
+        make(bytes: JSONSerializer.serialize(value), status: status, headers: headers)
+    }
+
+    public static func make(bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var buffer = ByteBuffer()
         buffer.writeBytes(bytes)
         var h = headers

@@ -16,7 +16,7 @@ struct ContentRoutes {
             group.post { request, context in try await create(kind, request, context) }
             group.get { request, context in try await list(kind, request, context) }
             group.get(":id") { request, context in
-                JSONResponse.make(try await catalog.get(kind, id: try context.parameters.require("id")))
+                JSONResponse.make(bytes: try await catalog.getJSON(kind, id: try context.parameters.require("id")))
             }
             group.put(":id") { request, context in try await write(.update, kind, request, context) }
             group.patch(":id") { request, context in try await write(.patch, kind, request, context) }

@@ -31,6 +31,12 @@ public struct Catalog: Sendable {
         return entity.rendered()
     }
 
+    /// The v1 JSON bytes of a single GET.
+    public func getJSON(_ kind: EntityKind, id: String) async throws -> [UInt8] {
+        guard let bytes = try await store.renderedEntity(kind, id: id) else { throw Self.notFound(kind, id) }
+        return bytes
+    }
+
     public func list(_ query: ListQuery) async throws -> [Listed] { try await store.list(query) }
 
     public func relationships(of kind: EntityKind, id: String, direction: RelationshipDirection) async throws -> [JSONValue] {

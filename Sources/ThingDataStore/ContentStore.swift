@@ -14,6 +14,8 @@ public protocol ContentStore: Sendable {
     func entity(_ kind: EntityKind, id: String) async throws -> Entity?
     /// An entity and every relationship touching it, in one round trip where the backend can.
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])?
+    /// The v1 JSON of an entity with its relationships embedded (the answer of a single GET).
+    func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]?
     func list(_ query: ListQuery) async throws -> [Listed]
     /// Relationships with an endpoint among `ids`.
     func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity]
@@ -30,6 +32,10 @@ public protocol ContentStore: Sendable {
 }
 
 extension ContentStore {
+    public func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
+        try await defaultRenderedEntity(kind, id: id)
+    }
+
     public func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
         guard let e = try await entity(kind, id: id) else { return nil }
         return (e, try await relationships(touching: [e.id], direction: .both))
@@ -151,4 +157,13 @@ public enum StoreError: Error, Sendable, Equatable {
     case missingReference(Reference)
     case stillReferenced(thingID: String)
     case unavailable(String)
+}
+
+extension ContentStore {
+    /// `renderedEntity` through `entityWithRelationships`, for stores that override it.
+    func defaultRenderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
+        if kind == .relationship { return try await entity(kind, id: id).map { JSONSerializer.serialize($0.rendered()) } }
+        guard let (e, relationships) = try await entityWithRelationships(kind, id: id) else { return nil }
+        return JSONSerializer.serialize(e.rendered(relationships: relationships))
+    }
 }

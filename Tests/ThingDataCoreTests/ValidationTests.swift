@@ -112,3 +112,17 @@ import ThingDataCore
         #expect(Timestamp(microsecondsSinceEpoch: -1).description == "1969-12-31T23:59:59.999999Z")
     }
 }
+
+@Suite struct RenderedJSONTests {
+    @Test(arguments: [#"{"type":"tool","name":{"default":"x"}}"#, #"{ "type": "tool", "name": {"default": "x"} }"#, "{}", " { } "])
+    func splicedRenderingEqualsTheModel(_ bodyText: String) throws {
+        guard case .object(let body) = try JSONParser.parse(bodyText) else { Issue.record("not an object"); return }
+        let e = Entity(kind: .thing, id: "00000000-0000-0000-0000-000000000001", body: body, createdAt: Timestamp(microsecondsSinceEpoch: 5), updatedAt: nil)
+        let rel = Entity(kind: .relationship, id: "00000000-0000-0000-0000-000000000002", body: ["relationship_type": "x"], createdAt: Timestamp(microsecondsSinceEpoch: 6), updatedAt: Timestamp(microsecondsSinceEpoch: 7))
+        let relBytes = JSONSerializer.serialize(rel.rendered())
+        let spliced = Entity.renderedJSON(kind: .thing, id: e.id, body: Array(bodyText.utf8), createdAt: e.createdAt, updatedAt: nil, relationships: [relBytes])
+        let parsed = try JSONParser.parse(spliced)
+        #expect(parsed == e.rendered(relationships: [rel]))
+        #expect(parsed.objectValue?.keys == e.rendered(relationships: [rel]).objectValue?.keys)
+    }
+}

@@ -196,3 +196,28 @@ enum FileManagerShim {
     static func mkdir(_ p: String) throws { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
     static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
 }
+
+@Suite struct RenderedEntityTests {
+    /// The single-GET bytes (spliced on SQLite) say exactly what `Entity.rendered` says.
+    @Test(arguments: Backend.available)
+    func renderedBytesMatchTheModel(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let plan = try await catalog.apply([
+                Operation(.create, .thing, ref: "a", body: ["type": "device", "name": ["default": "Lamp \"Lumo\"", "translations": ["ja": "ランプ"]], "manufacturer": ["name": "Lumo"], "x": ["nested": [1, 2.5, nil]]]),
+                Operation(.create, .thing, ref: "b", body: Sample.thing("Cord", type: "component")),
+                Operation(.create, .relationship, body: Sample.relationship("$ref:a", "$ref:b")),
+                Operation(.create, .relationship, body: Sample.relationship("$ref:a", "$ref:a", type: "alternative")),
+                Operation(.create, .story, body: Sample.story(thing: "$ref:a")),
+            ], path: { [.index($0)] })
+            for entity in plan.entities.compactMap({ $0 }) {
+                let bytes = try #require(try await catalog.store.renderedEntity(entity.kind, id: entity.id))
+                let viaModel = try await catalog.get(entity.kind, id: entity.id)
+                #expect(try JSONParser.parse(bytes) == viaModel)
+                #expect(try JSONParser.parse(bytes).objectValue?.keys == viaModel.objectValue?.keys)
+            }
+            let a = try await catalog.get(.thing, id: plan.entities[0]!.id)
+            #expect(a["relationships"]?.arrayValue?.count == 2)  // the self-loop once
+            #expect(try await catalog.store.renderedEntity(.thing, id: "00000000-0000-0000-0000-000000000000") == nil)
+        }
+    }
+}

@@ -34,6 +34,44 @@ public struct Entity: Sendable, Hashable {
     }
 }
 
+extension Entity {
+    /// The v1 JSON bytes of a stored entity, spliced around its stored body text (a JSON
+    /// object this node wrote) without parsing it: the fields and their order are those of
+    /// `rendered`. `relationships` are already rendered relationship objects.
+    public static func renderedJSON(kind: EntityKind, id: String, body: some BidirectionalCollection<UInt8>, createdAt: Timestamp, updatedAt: Timestamp?, relationships: [[UInt8]]?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + 160 + (relationships?.reduce(0) { $0 + $1.count + 1 } ?? 0))
+        out.append(contentsOf: #"{"id":"#.utf8)
+        JSONSerializer.writeString(id, into: &out)
+        if kind == .thing {
+            out.append(contentsOf: #","uri":"#.utf8)
+            JSONSerializer.writeString("thing:" + id, into: &out)
+        }
+        // The body's members: everything between its outer braces.
+        var inner = body.drop { $0 != UInt8(ascii: "{") }.dropFirst()
+        while let last = inner.last, last != UInt8(ascii: "}") { inner = inner.dropLast() }
+        inner = inner.dropLast()
+        if inner.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 && $0 != 0x0D }) {
+            out.append(UInt8(ascii: ","))
+            out.append(contentsOf: inner)
+        }
+        out.append(contentsOf: #","created_at":"#.utf8)
+        JSONSerializer.writeString(createdAt.description, into: &out)
+        out.append(contentsOf: #","updated_at":"#.utf8)
+        if let updatedAt { JSONSerializer.writeString(updatedAt.description, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let relationships {
+            out.append(contentsOf: #","relationships":["#.utf8)
+            for (i, r) in relationships.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: r)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
 /// The columns a store indexes for filters; derived from the body, never stored apart from it.
 public struct EntityIndex: Sendable, Hashable {
     public var type: String?

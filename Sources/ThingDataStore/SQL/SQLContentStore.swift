@@ -82,14 +82,53 @@ struct SQLContentStore: ContentStore {
         return try await sessions.read { db in try await db.raw(query).first().map { try Self.decode($0).entity } }
     }
 
+    static let entityWithRelationshipsSQL = """
+        SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE id = ?1 AND kind = ?2
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE source_id = ?1 AND kind = 'relationship'
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE target_id = ?1 AND kind = 'relationship'
+        ORDER BY seq LIMIT 20001
+        """
+
+    /// SQLite: the answer is spliced from the stored body texts, which are never parsed.
+    func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
+        guard let sqlite = sessions as? SQLiteSessions, kind != .relationship else {
+            return try await defaultRenderedEntity(kind, id: id)
+        }
+        let id = id.lowercased()
+        let rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue])
+        func render(_ row: SQLiteRow, withRelationships relationships: [[UInt8]]?) throws -> [UInt8] {
+            guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName), let rowID = row.column("id")?.string,
+                let body = row.column("body")?.string, let created = row.column("created_at")?.integer
+            else { throw StoreError.unavailable("a stored row is incomplete") }
+            let updated = row.column("updated_at")?.integer.map { Timestamp(microsecondsSinceEpoch: Int64($0)) }
+            return Entity.renderedJSON(kind: kind, id: rowID, body: body.utf8, createdAt: Timestamp(microsecondsSinceEpoch: Int64(created)), updatedAt: updated, relationships: relationships)
+        }
+        guard let main = rows.first(where: { $0.column("id")?.string == id && $0.column("kind")?.string == kind.rawValue }) else { return nil }
+        var seen: Set<String> = []
+        let relationships = try rows.filter { row in
+            guard row.column("kind")?.string == "relationship", let rid = row.column("id")?.string, rid != id else { return false }
+            return seen.insert(rid).inserted
+        }.map { try render($0, withRelationships: nil) }
+        return try render(main, withRelationships: relationships)
+    }
+
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
         let id = id.lowercased()
-        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION ALL " + select()
-            + " WHERE source_id = \(bind: id) AND kind = 'relationship' UNION ALL " + select() + " WHERE target_id = \(bind: id) AND kind = 'relationship' ORDER BY seq LIMIT 20001"
-        let rows = try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
+        let rows: [Entity]
+        if let sqlite = sessions as? SQLiteSessions {
+            rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue]).map { try Self.decodeSQLite($0).entity }
+        } else {
+            rows = try await sqlRows(kind, id)
+        }
         guard let entity = rows.first(where: { $0.id == id && $0.kind == kind }) else { return nil }
         var seen: Set<String> = []  // a relationship from an entity to itself comes twice
         return (entity, rows.filter { $0.kind == .relationship && $0.id != id && seen.insert($0.id).inserted })
+    }
+
+    private func sqlRows(_ kind: EntityKind, _ id: String) async throws -> [Entity] {
+        let query = select() + " WHERE id = \(bind: id) AND kind = \(bind: kind.rawValue) UNION ALL " + select()
+            + " WHERE source_id = \(bind: id) AND kind = 'relationship' UNION ALL " + select() + " WHERE target_id = \(bind: id) AND kind = 'relationship' ORDER BY seq LIMIT 20001"
+        return try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
     }
 
     func list(_ q: ListQuery) async throws -> [Listed] {

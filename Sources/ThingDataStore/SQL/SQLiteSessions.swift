@@ -44,6 +44,13 @@ final class SQLiteSessions: SQLSessions {
         return try await body(readers[abs(i % readers.count)].sql())
     }
 
+    /// Runs a prepared-text query on a reader straight through SQLiteNIO, skipping SQLKit's
+    /// query building and bind encoding: the path of single-entity reads.
+    func readRows(_ sql: String, _ binds: [String]) async throws -> [SQLiteRow] {
+        let i = next.add(1, ordering: .relaxed).oldValue
+        return try await readers[abs(i % readers.count)].query(sql, binds.map { .text($0) })
+    }
+
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await writeLock.withLock {
             let db = writer.sql()
