@@ -96,7 +96,14 @@ public struct ListQuery: Sendable {
     }
 }
 
+/// A full-text query. Results come in two tiers: first the newest `rankWindow` matches,
+/// ranked by relevance; then every older match, ranked by relevance. While a query matches at
+/// most `rankWindow` entries this is plain relevance order. Past that, the first pages cost the
+/// same however large the catalogue grows (a common word in a hundred thousand things costs
+/// what it costs in a thousand), and paging still visits every match once.
 public struct SearchQuery: Sendable {
+    public static let rankWindow = 300
+
     public var terms: [SearchText.Term]
     public var kinds: [EntityKind]
     public var type: String?

@@ -84,7 +84,13 @@ public actor MemoryContentStore: ContentStore {
                 hits.append((row, Double(hitsCount + 1) / Double(tokens.count + 1)))
             }
         }
-        hits.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.sequence < $1.0.sequence }
+        // The same two tiers as the SQL stores: the newest `rankWindow` matches, then the rest.
+        let newest = Set(hits.map(\.0.sequence).sorted(by: >).prefix(SearchQuery.rankWindow))
+        hits.sort { a, b in
+            let (ta, tb) = (newest.contains(a.0.sequence), newest.contains(b.0.sequence))
+            if ta != tb { return ta }
+            return a.1 != b.1 ? a.1 > b.1 : a.0.sequence < b.0.sequence
+        }
         return hits.dropFirst(query.offset).prefix(query.limit).map { SearchHit(entity: $0.0.entity, score: $0.1) }
     }
 

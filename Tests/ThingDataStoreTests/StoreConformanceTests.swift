@@ -221,3 +221,34 @@ enum FileManagerShim {
         }
     }
 }
+
+@Suite struct SearchWindowTests {
+    /// Past `rankWindow` matches, the newest matches are ranked; deeper pages widen the window,
+    /// so paging still reaches every match exactly once.
+    @Test(arguments: Backend.available)
+    func rankingWindowAndPaging(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let total = SearchQuery.rankWindow + 40
+            let ops = (0..<total).map { i in
+                // The first (oldest) thing is the best match: the word three times in a short name.
+                Operation(.create, .thing, body: Sample.thing(i == 0 ? "Widget widget widget" : "Widget \(i) with a much longer descriptive name for ranking"))
+            }
+            let plan = try await catalog.apply(ops, path: { [.index($0)] })
+            let oldest = plan.entities[0]!.id
+            let first = try await catalog.store.search(SearchQuery(terms: SearchText.terms("widget"), limit: 20))
+            #expect(first.count == 20)
+            #expect(!first.map(\.entity.id).contains(oldest))  // outside the window of the newest 300
+            var seen: [String] = []
+            var offset = 0
+            while true {
+                let page = try await catalog.store.search(SearchQuery(terms: SearchText.terms("widget"), limit: 100, offset: offset))
+                if page.isEmpty { break }
+                seen += page.map(\.entity.id)
+                offset += 100
+            }
+            #expect(seen.count == total)
+            #expect(Set(seen).count == total)
+            #expect(seen.contains(oldest))
+        }
+    }
+}

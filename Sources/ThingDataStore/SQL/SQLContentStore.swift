@@ -173,21 +173,42 @@ struct SQLContentStore: ContentStore {
 
     func search(_ q: SearchQuery) async throws -> [SearchHit] {
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
+        // The page's share of each tier (see `SearchQuery`).
+        let window = SearchQuery.rankWindow
+        let newestCount = max(0, min(q.limit, window - q.offset))
+        let olderOffset = max(0, q.offset - window)
+        var hits: [SearchHit] = []
+        if newestCount > 0 { hits += try await searchTier(q, newest: true, limit: newestCount, offset: q.offset) }
+        if q.limit - newestCount > 0 { hits += try await searchTier(q, newest: false, limit: q.limit - newestCount, offset: olderOffset) }
+        return hits
+    }
+
+    /// One tier of a search: matches at or after the window's oldest entry (`newest`), or before it.
+    private func searchTier(_ q: SearchQuery, newest: Bool, limit: Int, offset: Int) async throws -> [SearchHit] {
+        let window = SearchQuery.rankWindow
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            // Rank inside FTS5 (filters are index columns), join only the page.
+            // Rank inside FTS5 (filters are index columns); join only the page.
             let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
-            query = "SELECT e.seq, e.kind, e.id, e.created_at, e.updated_at, e.body, -s.rank AS score FROM (SELECT rowid, rank FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rank LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)) s JOIN entities e ON e.seq = s.rowid WHERE 1 = 1"
+            let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+            query = "SELECT e.seq, e.kind, e.id, e.created_at, e.updated_at, e.body, -s.rank AS score FROM (SELECT rowid, rank FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid "
+                + (newest ? ">= " : "< ") + cutoff
+                + " ORDER BY rank, rowid LIMIT \(literal: limit) OFFSET \(literal: offset)) s JOIN entities e ON e.seq = s.rowid WHERE 1 = 1"
+            if let type = q.type { query += " AND e.type = \(bind: type)" }
+            if let category = q.category { query += " AND e.category = \(bind: category)" }
+            query += " ORDER BY score DESC, e.seq"
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
             let tsquery = FullText.tsquery(q.terms)
-            query = "SELECT seq, kind, id, created_at, updated_at, body::text AS body, ts_rank(search, \(bind: tsquery)::tsquery)::float8 AS score FROM entities e WHERE search @@ \(bind: tsquery)::tsquery AND kind IN (\(binds: kinds))"
+            var filter: SQLQueryString = "search @@ \(bind: tsquery)::tsquery AND kind IN (\(binds: kinds))"
+            if let type = q.type { filter += " AND type = \(bind: type)" }
+            if let category = q.category { filter += " AND category = \(bind: category)" }
+            let cutoff: SQLQueryString = "coalesce((SELECT seq FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+            query = "SELECT seq, kind, id, created_at, updated_at, body::text AS body, ts_rank(search, \(bind: tsquery)::tsquery)::float8 AS score FROM entities e WHERE "
+                + filter + " AND seq " + (newest ? ">= " : "< ") + cutoff
+                + " ORDER BY score DESC, seq LIMIT \(literal: limit) OFFSET \(literal: offset)"
         }
-        if let type = q.type { query += " AND e.type = \(bind: type)" }
-        if let category = q.category { query += " AND e.category = \(bind: category)" }
-        query += " ORDER BY score DESC, e.seq"
-        if flavor == .postgres { query += " LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)" }
         let final = query
         return try await sessions.read { db in
             try await db.raw(final).all().map { row in
