@@ -23,7 +23,11 @@ public protocol ContentStore: Sendable {
     func referrers(ofThing thingID: String, limit: Int) async throws -> [Entity]
     /// Things whose duplicate key (type, manufacturer, default name) equals `key`.
     func things(withDuplicateKey key: String, limit: Int) async throws -> [Entity]
-    func search(_ query: SearchQuery) async throws -> [SearchHit]
+    /// Matches of a search, newest first: the newest `SearchQuery.rankWindow` of them, or
+    /// (`older`) every match older than those. Ranking is shared (`search`).
+    func searchCandidates(_ query: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate]
+    /// Entities by store sequence, in any order.
+    func entities(atSequences sequences: [Int64]) async throws -> [Listed]
     func count(_ kind: EntityKind) async throws -> Int
     func commit(_ changes: ChangeSet) async throws
     /// Bytes the database occupies, when the backend can tell.
@@ -32,6 +36,26 @@ public protocol ContentStore: Sendable {
 }
 
 extension ContentStore {
+    /// Ranked search: the newest `rankWindow` matches ranked first, then older matches ranked
+    /// (see `SearchQuery`); the same ranking on every store.
+    public func search(_ q: SearchQuery) async throws -> [SearchHit] {
+        guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
+        let window = SearchQuery.rankWindow
+        let newestCount = max(0, min(q.limit, window - q.offset))
+        var page: [(sequence: Int64, score: Double)] = []
+        if newestCount > 0 {
+            let ranked = SearchRanking.rank(try await searchCandidates(q, older: false), terms: q.terms)
+            page += ranked.dropFirst(q.offset).prefix(newestCount)
+        }
+        if q.limit - newestCount > 0 {
+            let ranked = SearchRanking.rank(try await searchCandidates(q, older: true), terms: q.terms)
+            page += ranked.dropFirst(max(0, q.offset - window)).prefix(q.limit - newestCount)
+        }
+        guard !page.isEmpty else { return [] }
+        let bySequence = Dictionary(try await entities(atSequences: page.map(\.sequence)).map { ($0.sequence, $0.entity) }, uniquingKeysWith: { a, _ in a })
+        return page.compactMap { hit in bySequence[hit.sequence].map { SearchHit(entity: $0, score: hit.score) } }
+    }
+
     public func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
         try await defaultRenderedEntity(kind, id: id)
     }

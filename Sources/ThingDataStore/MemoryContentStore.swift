@@ -70,28 +70,22 @@ public actor MemoryContentStore: ContentStore {
         Array(ordered(.thing).filter { $0.index.duplicateKey == key }.prefix(limit).map(\.entity))
     }
 
-    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
-        guard !query.terms.isEmpty else { return [] }
-        var hits: [(Row, Double)] = []
-        for kind in query.kinds {
-            for row in ordered(kind) {
-                if let t = query.type, row.index.type != t { continue }
-                if let c = query.category, row.index.category != c { continue }
-                let tokens = SearchText.tokens(SearchText.document(for: row.entity))
-                guard query.terms.allSatisfy({ SearchText.matchPosition(tokens, $0) != nil }) else { continue }
-                // Score: matches per token, so short, focused texts rank first.
-                let hitsCount = tokens.filter { tok in query.terms.contains { if case .word(let w) = $0 { tok.hasPrefix(w) } else { false } } }.count
-                hits.append((row, Double(hitsCount + 1) / Double(tokens.count + 1)))
-            }
+    public func searchCandidates(_ query: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate] {
+        var matches: [Row] = []
+        for row in rows.values where query.kinds.contains(row.entity.kind) {
+            if let t = query.type, row.index.type != t { continue }
+            if let c = query.category, row.index.category != c { continue }
+            let tokens = SearchText.tokens(SearchText.document(for: row.entity))
+            if query.terms.allSatisfy({ SearchText.matchPosition(tokens, $0) != nil }) { matches.append(row) }
         }
-        // The same two tiers as the SQL stores: the newest `rankWindow` matches, then the rest.
-        let newest = Set(hits.map(\.0.sequence).sorted(by: >).prefix(SearchQuery.rankWindow))
-        hits.sort { a, b in
-            let (ta, tb) = (newest.contains(a.0.sequence), newest.contains(b.0.sequence))
-            if ta != tb { return ta }
-            return a.1 != b.1 ? a.1 > b.1 : a.0.sequence < b.0.sequence
-        }
-        return hits.dropFirst(query.offset).prefix(query.limit).map { SearchHit(entity: $0.0.entity, score: $0.1) }
+        matches.sort { $0.sequence > $1.sequence }
+        let tier = older ? Array(matches.dropFirst(SearchQuery.rankWindow)) : Array(matches.prefix(SearchQuery.rankWindow))
+        return tier.map { SearchRanking.Candidate(sequence: $0.sequence, document: SearchText.document(for: $0.entity)) }
+    }
+
+    public func entities(atSequences sequences: [Int64]) async throws -> [Listed] {
+        let wanted = Set(sequences)
+        return rows.values.filter { wanted.contains($0.sequence) }.map { Listed(entity: $0.entity, sequence: $0.sequence) }
     }
 
     public func count(_ kind: EntityKind) async throws -> Int { rows.values.filter { $0.entity.kind == kind }.count }

@@ -44,3 +44,28 @@ import ThingDataCore
         #expect(SearchText.tokens(text) == SearchText.tokenize(text).map(\.folded))
     }
 }
+
+@Suite struct SearchRankingTests {
+    func rank(_ docs: [String], _ query: String) -> [Int64] {
+        SearchRanking.rank(docs.enumerated().map { .init(sequence: Int64($0), document: SearchText.fold($1)) }, terms: SearchText.terms(query)).map(\.sequence)
+    }
+
+    @Test func earlyAndRepeatedMatchesRankFirst() {
+        let docs = [
+            "Open the case unscrew the lid then check the kettle element and the kettle base for scale deposits",
+            "Kettle K3",
+            "Toaster",
+            "Kettle kettle",
+        ]
+        let order = rank(docs, "kettle")
+        #expect(order.first == 3)  // the word twice in a short name
+        #expect(Array(order.prefix(3)).contains(1))
+        #expect(order.last == 2)  // no match at all ranks last
+    }
+
+    @Test func tiesGoToTheOlderEntryAndPhrasesCount() {
+        #expect(rank(["Lamp", "Lamp"], "lamp") == [0, 1])
+        #expect(rank(["電気ケトル", "ケトルの電気"], "電気ケトル").first == 0)
+        #expect(SearchRanking.rank([], terms: SearchText.terms("x")).isEmpty)
+    }
+}

@@ -171,50 +171,52 @@ struct SQLContentStore: ContentStore {
 
     // MARK: Search
 
-    func search(_ q: SearchQuery) async throws -> [SearchHit] {
+    func searchCandidates(_ q: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate] {
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        // The page's share of each tier (see `SearchQuery`).
-        let window = SearchQuery.rankWindow
-        let newestCount = max(0, min(q.limit, window - q.offset))
-        let olderOffset = max(0, q.offset - window)
-        var hits: [SearchHit] = []
-        if newestCount > 0 { hits += try await searchTier(q, newest: true, limit: newestCount, offset: q.offset) }
-        if q.limit - newestCount > 0 { hits += try await searchTier(q, newest: false, limit: q.limit - newestCount, offset: olderOffset) }
-        return hits
-    }
-
-    /// One tier of a search: matches at or after the window's oldest entry (`newest`), or before it.
-    private func searchTier(_ q: SearchQuery, newest: Bool, limit: Int, offset: Int) async throws -> [SearchHit] {
         let window = SearchQuery.rankWindow
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            // Rank inside FTS5 (filters are index columns); join only the page.
+            // The index answers the match with its filter columns; no ranking in SQL.
             let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
-            let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
-            query = "SELECT e.seq, e.kind, e.id, e.created_at, e.updated_at, e.body, -s.rank AS score FROM (SELECT rowid, rank FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid "
-                + (newest ? ">= " : "< ") + cutoff
-                + " ORDER BY rank, rowid LIMIT \(literal: limit) OFFSET \(literal: offset)) s JOIN entities e ON e.seq = s.rowid WHERE 1 = 1"
+            let matches: SQLQueryString
+            if older {
+                let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+                matches = "SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
+            } else {
+                matches = "SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
+            }
+            query = "SELECT seq, search_doc FROM entities e WHERE seq IN (" + matches + ")"
             if let type = q.type { query += " AND e.type = \(bind: type)" }
             if let category = q.category { query += " AND e.category = \(bind: category)" }
-            query += " ORDER BY score DESC, e.seq"
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
-            let tsquery = FullText.tsquery(q.terms)
-            var filter: SQLQueryString = "search @@ \(bind: tsquery)::tsquery AND kind IN (\(binds: kinds))"
+            var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery AND kind IN (\(binds: kinds))"
             if let type = q.type { filter += " AND type = \(bind: type)" }
             if let category = q.category { filter += " AND category = \(bind: category)" }
-            let cutoff: SQLQueryString = "coalesce((SELECT seq FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
-            query = "SELECT seq, kind, id, created_at, updated_at, body::text AS body, ts_rank(search, \(bind: tsquery)::tsquery)::float8 AS score FROM entities e WHERE "
-                + filter + " AND seq " + (newest ? ">= " : "< ") + cutoff
-                + " ORDER BY score DESC, seq LIMIT \(literal: limit) OFFSET \(literal: offset)"
+            if older {
+                let cutoff: SQLQueryString = "coalesce((SELECT seq FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+                query = "SELECT seq, search_doc FROM entities WHERE " + filter + " AND seq < " + cutoff
+            } else {
+                query = "SELECT seq, search_doc FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT \(literal: window)"
+            }
         }
         let final = query
         return try await sessions.read { db in
             try await db.raw(final).all().map { row in
-                SearchHit(entity: try Self.decode(row).entity, score: try row.decode(column: "score", as: Double.self))
+                if let r = row as? SQLiteRow, let seq = r.column("seq")?.integer, let doc = r.column("search_doc")?.string {
+                    return SearchRanking.Candidate(sequence: Int64(seq), document: doc)
+                }
+                return SearchRanking.Candidate(sequence: try row.decode(column: "seq", as: Int64.self), document: try row.decode(column: "search_doc", as: String.self))
             }
         }
+    }
+
+    func entities(atSequences sequences: [Int64]) async throws -> [Listed] {
+        guard !sequences.isEmpty else { return [] }
+        let binds: [any Encodable & Sendable] = sequences
+        let query = select() + " WHERE seq IN (\(binds: binds))"
+        return try await sessions.read { db in try await db.raw(query).all().map(Self.decode) }
     }
 
     // MARK: Writes
@@ -283,12 +285,13 @@ struct SQLContentStore: ContentStore {
             "\(bind: ix.duplicateKey)", flavor == .postgres ? "\(bind: body)::jsonb" : "\(bind: body)",
             "\(bind: e.createdAt.microsecondsSinceEpoch)", "\(bind: e.updatedAt?.microsecondsSinceEpoch)",
         ]
-        v.append(flavor == .postgres ? "\(bind: FullText.tsvector(doc))::tsvector" : "\(bind: doc)")
+        v.append("\(bind: doc)")
+        if flavor == .postgres { v.append("\(bind: FullText.tsvector(doc))::tsvector") }
         return v
     }
 
     static func columnNames(_ flavor: SQLFlavor) -> [String] {
-        ["kind", "type", "thing_id", "category", "subcategory", "source_type", "source_id", "target_type", "target_id", "relationship_type", "dup_key", "body", "created_at", "updated_at", flavor == .postgres ? "search" : "search_doc"]
+        ["kind", "type", "thing_id", "category", "subcategory", "source_type", "source_id", "target_type", "target_id", "relationship_type", "dup_key", "body", "created_at", "updated_at", "search_doc"] + (flavor == .postgres ? ["search"] : [])
     }
 
     /// Inserts new entities in one statement; a repeated id is `duplicateID` (ids are random

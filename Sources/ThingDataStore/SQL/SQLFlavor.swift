@@ -33,7 +33,8 @@ public enum SQLFlavor: String, Sendable {
                     "CREATE INDEX entities_dup ON entities(dup_key)",
                     // Full text: an external-content FTS5 index over the folded text the core
                     // computes (search_doc), with the filter columns inside the index so a
-                    // filtered search never joins before ranking. Triggers keep it in step.
+                    // filtered search is answered by the index alone. Triggers keep it in step.
+                    // Ranking is the core's (SearchRanking), the same on every store.
                     """
                     CREATE VIRTUAL TABLE entity_search USING fts5(
                         kind, type, category, search_doc,
@@ -41,7 +42,6 @@ public enum SQLFlavor: String, Sendable {
                         tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
                     )
                     """,
-                    "INSERT INTO entity_search(entity_search, rank) VALUES('rank', 'bm25(0.0, 0.0, 0.0, 1.0)')",
                     """
                     CREATE TRIGGER entities_ai AFTER INSERT ON entities BEGIN
                         INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (new.seq, new.kind, new.type, new.category, new.search_doc);
@@ -74,6 +74,7 @@ public enum SQLFlavor: String, Sendable {
                         body JSONB NOT NULL,
                         created_at BIGINT NOT NULL,
                         updated_at BIGINT,
+                        search_doc TEXT NOT NULL DEFAULT '',
                         search TSVECTOR NOT NULL
                     )
                     """,
