@@ -86,7 +86,7 @@ extension Catalog {
             return [
                 "kind": .string(e.kind.rawValue),
                 "id": .string(e.id),
-                "type": EntityIndex(e).type.map(JSONValue.string) ?? .null,
+                "type": EntityIndex.type(of: e).map(JSONValue.string) ?? .null,
                 "title": .string(Self.title(of: e, lang: lang)),
                 "snippet": snippet.map { .string($0.html) } ?? .null,
                 "field": snippet.map { .string($0.field) } ?? .null,
@@ -169,7 +169,7 @@ extension Catalog {
             frontier = next
         }
         let nodeList: [JSONValue] = order.compactMap { nodes[$0] }.map { e in
-            ["id": .string(e.id), "kind": .string(e.kind.rawValue), "type": EntityIndex(e).type.map(JSONValue.string) ?? .null, "label": .string(Self.title(of: e, lang: nil))]
+            ["id": .string(e.id), "kind": .string(e.kind.rawValue), "type": EntityIndex.type(of: e).map(JSONValue.string) ?? .null, "label": .string(Self.title(of: e, lang: nil))]
         }
         return ["root": .string(root.id), "depth": .int(Int64(depth)), "truncated": .bool(truncated), "nodes": .array(nodeList), "edges": .array(edges)]
     }

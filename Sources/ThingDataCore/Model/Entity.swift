@@ -86,6 +86,15 @@ public struct EntityIndex: Sendable, Hashable {
     /// Things only: folded `type|manufacturer|default name`, to find likely duplicates.
     public var duplicateKey: String?
 
+    /// The `type` filter column alone (cheaper than the whole index).
+    public static func type(of entity: Entity) -> String? {
+        switch entity.kind {
+        case .thing, .story: entity.body["type"]?.stringValue
+        case .guide: entity.body["type"]?["primary"]?.stringValue
+        case .relationship: nil
+        }
+    }
+
     public init(_ entity: Entity) {
         let b = entity.body
         switch entity.kind {

@@ -19,10 +19,25 @@ public enum SearchRanking {
     /// Candidates ordered best first; ties go to the older entry.
     public static func rank(_ candidates: [Candidate], terms: [SearchText.Term]) -> [(sequence: Int64, score: Double)] {
         guard !candidates.isEmpty else { return [] }
-        let docs = candidates.map { $0.document.split(separator: " ") }
-        let averageLength = max(1, Double(docs.reduce(0) { $0 + $1.count }) / Double(docs.count))
-        // Per document and term: occurrences and the first position.
-        let stats: [[(tf: Int, first: Int)]] = docs.map { tokens in terms.map { occurrences(of: $0, in: tokens) } }
+        // Work on UTF-8 bytes: documents and terms are folded by the same function, so byte
+        // equality is the right equality, and it is much cheaper than String's.
+        let patterns: [(parts: [[UInt8]], prefix: Bool)] = terms.map { term in
+            switch term {
+            case .word(let w): ([Array(w.utf8)], true)
+            case .phrase(let p): (p.map { Array($0.utf8) }, false)
+            }
+        }
+        var stats: [[(tf: Int, first: Int)]] = []
+        var lengths: [Int] = []
+        stats.reserveCapacity(candidates.count)
+        lengths.reserveCapacity(candidates.count)
+        for candidate in candidates {
+            var doc = candidate.document
+            let (s, length) = doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
+            stats.append(s)
+            lengths.append(length)
+        }
+        let averageLength = max(1, Double(lengths.reduce(0, +)) / Double(lengths.count))
         let n = Double(candidates.count)
         let idf: [Double] = terms.indices.map { t in
             let df = Double(stats.filter { $0[t].tf > 0 }.count)
@@ -31,7 +46,7 @@ public enum SearchRanking {
         var scored: [(sequence: Int64, score: Double)] = []
         scored.reserveCapacity(candidates.count)
         for (i, candidate) in candidates.enumerated() {
-            let length = Double(docs[i].count)
+            let length = Double(lengths[i])
             var score = 0.0
             for t in terms.indices {
                 let (tf, first) = stats[i][t]
@@ -46,29 +61,45 @@ public enum SearchRanking {
         return scored
     }
 
-    static func occurrences(of term: SearchText.Term, in tokens: [Substring]) -> (tf: Int, first: Int) {
-        var tf = 0
-        var first = Int.max
-        switch term {
-        case .word(let w):
-            for (i, token) in tokens.enumerated() where token.hasPrefix(w) {
-                tf += 1
-                first = min(first, i)
-            }
-        case .phrase(let p):
-            guard !p.isEmpty, tokens.count >= p.count else { break }
-            for i in 0...(tokens.count - p.count) {
-                var hit = true
-                for (j, part) in p.enumerated() where tokens[i + j] != part[...] {
-                    hit = false
-                    break
-                }
-                if hit {
-                    tf += 1
-                    first = min(first, i)
-                }
-            }
+    /// For each pattern: occurrences and first token position; and the document's token count.
+    static func occurrences(_ patterns: [(parts: [[UInt8]], prefix: Bool)], in doc: UnsafeBufferPointer<UInt8>) -> ([(tf: Int, first: Int)], Int) {
+        // Token boundaries.
+        var starts: [Int] = []
+        var ends: [Int] = []
+        var i = 0
+        while i < doc.count {
+            while i < doc.count && doc[i] == 0x20 { i += 1 }
+            if i >= doc.count { break }
+            let start = i
+            while i < doc.count && doc[i] != 0x20 { i += 1 }
+            starts.append(start)
+            ends.append(i)
         }
-        return (tf, first == Int.max ? 0 : first)
+        func tokenMatches(_ k: Int, _ part: [UInt8], prefix: Bool) -> Bool {
+            let length = ends[k] - starts[k]
+            guard prefix ? length >= part.count : length == part.count else { return false }
+            for j in 0..<part.count where doc[starts[k] + j] != part[j] { return false }
+            return true
+        }
+        var result: [(tf: Int, first: Int)] = []
+        for (parts, prefix) in patterns {
+            var tf = 0
+            var first = Int.max
+            if parts.count <= starts.count {
+                for k in 0...(starts.count - parts.count) {
+                    var hit = true
+                    for (j, part) in parts.enumerated() where !tokenMatches(k + j, part, prefix: prefix) {
+                        hit = false
+                        break
+                    }
+                    if hit {
+                        tf += 1
+                        first = min(first, k)
+                    }
+                }
+            }
+            result.append((tf, first == Int.max ? 0 : first))
+        }
+        return (result, starts.count)
     }
 }

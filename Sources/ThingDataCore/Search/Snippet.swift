@@ -12,12 +12,15 @@ public struct Snippet: Sendable, Hashable {
         let fields = SearchText.fields(of: entity)
         guard !fields.isEmpty else { return nil }
         var best: (score: Int, field: SearchText.FieldText)?
+        // The best possible field: every term, in the wanted language (or the default text).
+        let perfect = terms.count * 10 + (language == nil ? 1 : 5)
         for f in fields {
             let folded = SearchText.tokens(f.text)
             var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
             if let language, f.language?.lowercased() == language.lowercased() { score += 5 }
             if f.language == nil { score += 1 }
             if best == nil || score > best!.score { best = (score, f) }
+            if score >= perfect { break }
         }
         guard let (_, field) = best else { return nil }
         let tokens = SearchText.tokenize(field.text)

@@ -49,7 +49,6 @@ struct SQLContentStore: ContentStore {
     }
 
     static func decode(_ row: any SQLRow) throws -> Listed {
-        if let row = row as? SQLiteRow { return try decodeSQLite(row) }
         let kindName = try row.decode(column: "kind", as: String.self)
         guard let kind = EntityKind(rawValue: kindName) else { throw StoreError.unavailable("unknown kind \(kindName) in store") }
         let bodyText = try row.decode(column: "body", as: String.self)
@@ -77,9 +76,16 @@ struct SQLContentStore: ContentStore {
         return Listed(entity: entity, sequence: Int64(seq))
     }
 
+    /// Entity rows of a query; on SQLite straight through SQLiteNIO.
+    func fetch(_ query: SQLQueryString) async throws -> [Listed] {
+        if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
+            return try rows.map(Self.decodeSQLite)
+        }
+        return try await sessions.read { db in try await db.raw(query).all().map(Self.decode) }
+    }
+
     func entity(_ kind: EntityKind, id: String) async throws -> Entity? {
-        let query = select() + " WHERE id = \(bind: id.lowercased()) AND kind = \(bind: kind.rawValue)"
-        return try await sessions.read { db in try await db.raw(query).first().map { try Self.decode($0).entity } }
+        try await fetch(select() + " WHERE id = \(bind: id.lowercased()) AND kind = \(bind: kind.rawValue)").first?.entity
     }
 
     static let entityWithRelationshipsSQL = """
@@ -136,8 +142,7 @@ struct SQLContentStore: ContentStore {
         for (column, value) in q.columnFilters { query += " AND \(ident: column) = \(bind: value)" }
         if let after = q.afterSequence { query += " AND seq > \(bind: after)" }
         query += " ORDER BY seq LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)"
-        let final = query
-        return try await sessions.read { db in try await db.raw(final).all().map(Self.decode) }
+        return try await fetch(query)
     }
 
     func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity] {
@@ -149,18 +154,15 @@ struct SQLContentStore: ContentStore {
         case .in: condition = "target_id IN (\(binds: binds))"
         case .both: condition = "(source_id IN (\(binds: binds)) OR target_id IN (\(binds: binds)))"
         }
-        let query = select() + " WHERE kind = 'relationship' AND " + condition + " ORDER BY seq LIMIT 10000"
-        return try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
+        return try await fetch(select() + " WHERE kind = 'relationship' AND " + condition + " ORDER BY seq LIMIT 10000").map(\.entity)
     }
 
     func referrers(ofThing thingID: String, limit: Int) async throws -> [Entity] {
-        let query = select() + " WHERE thing_id = \(bind: thingID.lowercased()) AND kind IN ('story', 'guide') ORDER BY seq LIMIT \(literal: limit)"
-        return try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
+        try await fetch(select() + " WHERE thing_id = \(bind: thingID.lowercased()) AND kind IN ('story', 'guide') ORDER BY seq LIMIT \(literal: limit)").map(\.entity)
     }
 
     func things(withDuplicateKey key: String, limit: Int) async throws -> [Entity] {
-        let query = select() + " WHERE dup_key = \(bind: key) AND kind = 'thing' ORDER BY seq LIMIT \(literal: limit)"
-        return try await sessions.read { db in try await db.raw(query).all().map { try Self.decode($0).entity } }
+        try await fetch(select() + " WHERE dup_key = \(bind: key) AND kind = 'thing' ORDER BY seq LIMIT \(literal: limit)").map(\.entity)
     }
 
     func count(_ kind: EntityKind) async throws -> Int {
@@ -201,13 +203,16 @@ struct SQLContentStore: ContentStore {
                 query = "SELECT seq, search_doc FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT \(literal: window)"
             }
         }
+        if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
+            return rows.compactMap { r in
+                guard let seq = r.column("seq")?.integer, let doc = r.column("search_doc")?.string else { return nil }
+                return SearchRanking.Candidate(sequence: Int64(seq), document: doc)
+            }
+        }
         let final = query
         return try await sessions.read { db in
             try await db.raw(final).all().map { row in
-                if let r = row as? SQLiteRow, let seq = r.column("seq")?.integer, let doc = r.column("search_doc")?.string {
-                    return SearchRanking.Candidate(sequence: Int64(seq), document: doc)
-                }
-                return SearchRanking.Candidate(sequence: try row.decode(column: "seq", as: Int64.self), document: try row.decode(column: "search_doc", as: String.self))
+                SearchRanking.Candidate(sequence: try row.decode(column: "seq", as: Int64.self), document: try row.decode(column: "search_doc", as: String.self))
             }
         }
     }
@@ -215,8 +220,7 @@ struct SQLContentStore: ContentStore {
     func entities(atSequences sequences: [Int64]) async throws -> [Listed] {
         guard !sequences.isEmpty else { return [] }
         let binds: [any Encodable & Sendable] = sequences
-        let query = select() + " WHERE seq IN (\(binds: binds))"
-        return try await sessions.read { db in try await db.raw(query).all().map(Self.decode) }
+        return try await fetch(select() + " WHERE seq IN (\(binds: binds))")
     }
 
     // MARK: Writes

@@ -31,7 +31,7 @@ final class SQLiteSessions: SQLSessions {
         var readerConnections: [SQLiteConnection] = []
         for _ in 0..<max(1, readers) {
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON"] {
+            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON", "PRAGMA mmap_size=1073741824"] {
                 _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
             }
             readerConnections.append(reader)
@@ -47,8 +47,30 @@ final class SQLiteSessions: SQLSessions {
     /// Runs a prepared-text query on a reader straight through SQLiteNIO, skipping SQLKit's
     /// query building and bind encoding: the path of single-entity reads.
     func readRows(_ sql: String, _ binds: [String]) async throws -> [SQLiteRow] {
+        try await readRows(sql, binds.map { SQLiteData.text($0) })
+    }
+
+    func readRows(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
         let i = next.add(1, ordering: .relaxed).oldValue
-        return try await readers[abs(i % readers.count)].query(sql, binds.map { .text($0) })
+        return try await readers[abs(i % readers.count)].query(sql, binds)
+    }
+
+    /// Runs a SQLKit query on a reader through SQLiteNIO directly, so rows come back as
+    /// `SQLiteRow`s (no Decoder on the way out). Nil when a bind is of a type it does not map.
+    func readRows(_ query: SQLQueryString) async throws -> [SQLiteRow]? {
+        let (sql, binds) = writer.sql().serialize(query)
+        var data: [SQLiteData] = []
+        data.reserveCapacity(binds.count)
+        for bind in binds {
+            switch bind {
+            case let v as String: data.append(.text(v))
+            case let v as Int: data.append(.integer(v))
+            case let v as Int64: data.append(.integer(Int(v)))
+            case let v as Double: data.append(.float(v))
+            default: return nil
+            }
+        }
+        return try await readRows(sql, data)
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
