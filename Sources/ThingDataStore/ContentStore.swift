@@ -126,7 +126,7 @@ public struct ListQuery: Sendable {
 /// same however large the catalogue grows (a common word in a hundred thousand things costs
 /// what it costs in a thousand), and paging still visits every match once.
 public struct SearchQuery: Sendable {
-    public static let rankWindow = 300
+    public static let rankWindow = 200
 
     public var terms: [SearchText.Term]
     public var kinds: [EntityKind]

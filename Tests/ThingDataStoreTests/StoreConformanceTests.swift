@@ -237,7 +237,7 @@ enum FileManagerShim {
             let oldest = plan.entities[0]!.id
             let first = try await catalog.store.search(SearchQuery(terms: SearchText.terms("widget"), limit: 20))
             #expect(first.count == 20)
-            #expect(!first.map(\.entity.id).contains(oldest))  // outside the window of the newest 300
+            #expect(!first.map(\.entity.id).contains(oldest))  // outside the window of the newest rankWindow matches
             var seen: [String] = []
             var offset = 0
             while true {
