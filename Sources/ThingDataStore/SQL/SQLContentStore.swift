@@ -193,7 +193,8 @@ struct SQLContentStore: ContentStore {
             if let category = q.category { query += " AND e.category = \(bind: category)" }
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
-            var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery AND kind IN (\(binds: kinds))"
+            var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery"
+            if q.kinds.count < EntityKind.allCases.count { filter += " AND kind IN (\(binds: kinds))" }
             if let type = q.type { filter += " AND type = \(bind: type)" }
             if let category = q.category { filter += " AND category = \(bind: category)" }
             if older {
