@@ -31,7 +31,9 @@ final class SQLiteSessions: SQLSessions {
         var readerConnections: [SQLiteConnection] = []
         for _ in 0..<max(1, readers) {
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON", "PRAGMA mmap_size=1073741824"] {
+            // No mmap: each reader would map the whole file again, and every mapping counts in
+            // the node's resident memory (measured: 398 MB at 100,000 things with four readers).
+            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON"] {
                 _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
             }
             readerConnections.append(reader)
