@@ -32,7 +32,7 @@ struct NodeOptions: ParsableArguments {
     var logLevel: String?
     @Option(name: .customLong("cors-origins"), help: "CORS origins: * or a comma-separated list (THINGDATA_CORS_ORIGINS; default *).")
     var corsOrigins: String?
-    @Option(name: .customLong("db-pool-size"), help: "Maximum PostgreSQL connections (THINGDATA_DB_POOL_SIZE; default 16).")
+    @Option(name: .customLong("db-pool-size"), help: "Maximum PostgreSQL connections (THINGDATA_DB_POOL_SIZE; default 4 per core, 4 to 64).")
     var dbPoolSize: String?
     @Option(help: "JSON config file (THINGDATA_CONFIG; default DATA_DIR/thingdata.json when it exists).")
     var config: String?

@@ -70,3 +70,38 @@ final class PostgresSessions: SQLSessions {
         return config
     }
 }
+
+/// A single GET's rows (the entity and the relationships touching it) as a statement the
+/// server plans once per connection.
+struct EntityWithRelationshipsStatement: PostgresPreparedStatement {
+    static let sql = """
+        SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE id = $1 AND kind = $2
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE source_id = $1 AND kind = 'relationship'
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE target_id = $1 AND kind = 'relationship'
+        ORDER BY seq LIMIT 20001
+        """
+    typealias Row = (Int64, String, String, Int64, Int64?, String)
+
+    var id: String
+    var kind: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        bindings.append(kind)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
+
+extension PostgresSessions {
+    /// The rows of a single GET, through the prepared statement.
+    func entityRows(id: String, kind: String) async throws -> [EntityWithRelationshipsStatement.Row] {
+        var rows: [EntityWithRelationshipsStatement.Row] = []
+        for try await row in try await client.execute(EntityWithRelationshipsStatement(id: id, kind: kind)) { rows.append(row) }
+        return rows
+    }
+}

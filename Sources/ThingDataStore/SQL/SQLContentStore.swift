@@ -123,6 +123,13 @@ struct SQLContentStore: ContentStore {
         let rows: [Entity]
         if let sqlite = sessions as? SQLiteSessions {
             rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue]).map { try Self.decodeSQLite($0).entity }
+        } else if let postgres = sessions as? PostgresSessions {
+            rows = try await postgres.entityRows(id: id, kind: kind.rawValue).map { seq, kindName, rowID, created, updated, body in
+                guard let k = EntityKind(rawValue: kindName), case .object(let object) = try JSONParser.parse(Array(body.utf8)) else {
+                    throw StoreError.unavailable("a stored row is unreadable")
+                }
+                return Entity(kind: k, id: rowID, body: object, createdAt: Timestamp(microsecondsSinceEpoch: created), updatedAt: updated.map { Timestamp(microsecondsSinceEpoch: $0) })
+            }
         } else {
             rows = try await sqlRows(kind, id)
         }
