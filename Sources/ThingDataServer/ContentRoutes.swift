@@ -30,7 +30,7 @@ struct ContentRoutes {
         }
         api.get("things/:id/stories") { request, context in
             var q = ListQuery(kind: .story, limit: 1000)
-            q.thingID = try context.parameters.require("id").lowercased()
+            q.filters[.thingID] = try context.parameters.require("id").lowercased()
             return JSONResponse.make(.array(try await catalog.list(q).map { $0.entity.rendered() }))
         }
         api.get("things/:id/graph") { request, context in
@@ -109,20 +109,21 @@ struct ContentRoutes {
             }
             q.afterSequence = seq
         }
+        let allowed: [IndexColumn]
         switch kind {
-        case .thing:
-            q.type = try query.string("type")
-        case .story, .guide:
-            q.thingID = try query.string("thing_id")?.lowercased()
-            q.category = try query.string("category")
-            q.subcategory = try query.string("subcategory")
-            if kind == .guide { q.type = try query.string("type") }
-        case .relationship:
-            q.sourceType = try query.oneOf("source_type", Vocabulary.endpointTypes)
-            q.sourceID = try query.string("source_id")?.lowercased()
-            q.targetType = try query.oneOf("target_type", Vocabulary.endpointTypes)
-            q.targetID = try query.string("target_id")?.lowercased()
-            q.relationshipType = try query.string("relationship_type")
+        case .thing: allowed = [.type]
+        case .story: allowed = [.thingID, .category, .subcategory]
+        case .guide: allowed = [.thingID, .category, .subcategory, .type]
+        case .relationship: allowed = [.sourceType, .sourceID, .targetType, .targetID, .relationshipType]
+        }
+        for column in allowed {
+            let value: String?
+            switch column {
+            case .sourceType, .targetType: value = try query.oneOf(column.rawValue, Vocabulary.endpointTypes)
+            case .thingID, .sourceID, .targetID: value = try query.string(column.rawValue)?.lowercased()
+            default: value = try query.string(column.rawValue)
+            }
+            q.filters[column] = value
         }
         let page = try await catalog.list(q)
         var headers = HTTPFields()

@@ -88,6 +88,23 @@ public struct Catalog: Sendable {
             }
             return .object(o)
         }
+        /// Validates a body, makes the entity, and stages its write and the references it needs.
+        func stage(_ i: Int, _ kind: EntityKind, _ body: JSONValue, inserting: Bool, make: (JSONObject) -> Entity) -> Entity? {
+            do {
+                let normalized = try ContentRules.normalize(kind, body, at: [.key("body")])
+                let e = make(normalized)
+                plan.changes.writes.append(inserting ? .insert(e) : .update(e))
+                pending[e.id] = e
+                for r in ContentRules.references(of: kind, body: normalized) {
+                    plan.changes.requirements.append(.exists(r))
+                    plan.origins.append((.exists(r), i))
+                }
+                return e
+            } catch {
+                for issue in error.issues { fail(i, .badRequest, issue.loc, issue.msg, issue.type) }
+                return nil
+            }
+        }
         func current(_ kind: EntityKind, _ id: String) async throws -> Entity? {
             if let p = pending[id] { return p?.kind == kind ? p : nil }
             return try await store.entity(kind, id: id)
@@ -105,20 +122,8 @@ public struct Catalog: Sendable {
                     plan.results.append(["index": .int(Int64(i)), "op": "create", "kind": .string(op.kind.rawValue), "status": "failed"])
                     continue
                 }
-                do {
-                    let normalized = try ContentRules.normalize(op.kind, body, at: [.key("body")])
-                    let e = ContentRules.create(op.kind, body: normalized, id: makeID(), now: time)
-                    entity = e
-                    pending[e.id] = e
-                    if let ref = op.ref { refs[ref] = e.id }
-                    plan.changes.writes.append(.insert(e))
-                    for r in ContentRules.references(of: op.kind, body: normalized) {
-                        plan.changes.requirements.append(.exists(r))
-                        plan.origins.append((.exists(r), i))
-                    }
-                } catch {
-                    for issue in error.issues { fail(i, .badRequest, issue.loc, issue.msg, issue.type) }
-                }
+                entity = stage(i, op.kind, body, inserting: true) { ContentRules.create(op.kind, body: $0, id: makeID(), now: time) }
+                if let entity, let ref = op.ref { refs[ref] = entity.id }
             case .update, .patch, .delete:
                 guard let rawID = op.id else {
                     fail(i, .badRequest, [.key("id")], "Field required for \(op.verb.rawValue)", "missing")
@@ -162,19 +167,7 @@ public struct Catalog: Sendable {
                     continue
                 }
                 if op.verb == .patch { body = MergePatch.apply(body, to: ContentRules.editableBody(existing)) }
-                do {
-                    let normalized = try ContentRules.normalize(op.kind, body, at: [.key("body")])
-                    let e = ContentRules.replace(existing, with: normalized, now: time)
-                    entity = e
-                    pending[e.id] = e
-                    plan.changes.writes.append(.update(e))
-                    for r in ContentRules.references(of: op.kind, body: normalized) {
-                        plan.changes.requirements.append(.exists(r))
-                        plan.origins.append((.exists(r), i))
-                    }
-                } catch {
-                    for issue in error.issues { fail(i, .badRequest, issue.loc, issue.msg, issue.type) }
-                }
+                entity = stage(i, op.kind, body, inserting: false) { ContentRules.replace(existing, with: $0, now: time) }
             }
             plan.entities.append(entity)
             var result: JSONObject = ["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue)]

@@ -81,18 +81,10 @@ public struct Listed: Sendable {
     }
 }
 
-/// Filters a list; each set field must match exactly.
+/// A page of one kind, in insertion order; each filter must match exactly.
 public struct ListQuery: Sendable {
     public var kind: EntityKind
-    public var type: String?
-    public var thingID: String?
-    public var category: String?
-    public var subcategory: String?
-    public var sourceType: String?
-    public var sourceID: String?
-    public var targetType: String?
-    public var targetID: String?
-    public var relationshipType: String?
+    public var filters: [IndexColumn: String] = [:]
     /// Only entries after this sequence (cursor paging).
     public var afterSequence: Int64?
     public var offset: Int
@@ -104,19 +96,9 @@ public struct ListQuery: Sendable {
         self.limit = limit
     }
 
-    /// The column filters as (column, value) pairs.
-    var columnFilters: [(String, String)] {
-        var f: [(String, String)] = []
-        if let type { f.append(("type", type)) }
-        if let thingID { f.append(("thing_id", thingID)) }
-        if let category { f.append(("category", category)) }
-        if let subcategory { f.append(("subcategory", subcategory)) }
-        if let sourceType { f.append(("source_type", sourceType)) }
-        if let sourceID { f.append(("source_id", sourceID)) }
-        if let targetType { f.append(("target_type", targetType)) }
-        if let targetID { f.append(("target_id", targetID)) }
-        if let relationshipType { f.append(("relationship_type", relationshipType)) }
-        return f
+    /// The filters in a stable order (for SQL text that prepares alike).
+    var columnFilters: [(IndexColumn, String)] {
+        IndexColumn.allCases.compactMap { c in filters[c].map { (c, $0) } }
     }
 }
 

@@ -29,24 +29,9 @@ public actor MemoryContentStore: ContentStore {
     public func list(_ query: ListQuery) async throws -> [Listed] {
         let matching = ordered(query.kind).filter { row in
             if let after = query.afterSequence, row.sequence <= after { return false }
-            return query.columnFilters.allSatisfy { column, value in Self.column(column, of: row.index) == value }
+            return query.columnFilters.allSatisfy { column, value in row.index[column] == value }
         }
         return matching.dropFirst(query.offset).prefix(query.limit).map { Listed(entity: $0.entity, sequence: $0.sequence) }
-    }
-
-    static func column(_ name: String, of i: EntityIndex) -> String? {
-        switch name {
-        case "type": i.type
-        case "thing_id": i.thingID
-        case "category": i.category
-        case "subcategory": i.subcategory
-        case "source_type": i.sourceType
-        case "source_id": i.sourceID
-        case "target_type": i.targetType
-        case "target_id": i.targetID
-        case "relationship_type": i.relationshipType
-        default: nil
-        }
     }
 
     public func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity] {

@@ -38,7 +38,7 @@ import ThingDataStore
             let all = try await catalog.list(ListQuery(kind: .thing, limit: 100))
             #expect(all.map(\.entity.id) == ids)
             var tools = ListQuery(kind: .thing)
-            tools.type = "tool"
+            tools.filters[.type] = "tool"
             #expect(try await catalog.list(tools).map(\.entity.id) == [ids[1], ids[3], ids[5]])
             #expect(try await catalog.list(ListQuery(kind: .thing, offset: 2, limit: 2)).map(\.entity.id) == [ids[2], ids[3]])
             var after = ListQuery(kind: .thing, limit: 3)

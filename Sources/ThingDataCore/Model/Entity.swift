@@ -72,6 +72,19 @@ extension Entity {
     }
 }
 
+/// A filter column of the stores, named as in SQL.
+public enum IndexColumn: String, Sendable, CaseIterable, Hashable {
+    case type
+    case thingID = "thing_id"
+    case category
+    case subcategory
+    case sourceType = "source_type"
+    case sourceID = "source_id"
+    case targetType = "target_type"
+    case targetID = "target_id"
+    case relationshipType = "relationship_type"
+}
+
 /// The columns a store indexes for filters; derived from the body, never stored apart from it.
 public struct EntityIndex: Sendable, Hashable {
     public var type: String?
@@ -118,6 +131,20 @@ public struct EntityIndex: Sendable, Hashable {
             thingID = b["thing_id"]?.stringValue
             category = b["thing_category"]?["category"]?.stringValue
             subcategory = b["thing_category"]?["subcategory"]?.stringValue
+        }
+    }
+
+    public subscript(column: IndexColumn) -> String? {
+        switch column {
+        case .type: type
+        case .thingID: thingID
+        case .category: category
+        case .subcategory: subcategory
+        case .sourceType: sourceType
+        case .sourceID: sourceID
+        case .targetType: targetType
+        case .targetID: targetID
+        case .relationshipType: relationshipType
         }
     }
 

@@ -21,18 +21,7 @@ final class PostgresSessions: SQLSessions {
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in
-            let db = conn.sql()
-            try await db.raw("BEGIN").run()
-            do {
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
-            }
-        }
+        try await client.withConnection { conn in try await Self.inTransaction(conn.sql(), begin: "BEGIN", body) }
     }
 
     func storageBytes() async throws -> Int64? {

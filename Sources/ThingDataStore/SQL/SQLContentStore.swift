@@ -15,6 +15,21 @@ protocol SQLSessions: Sendable {
     func close() async throws
 }
 
+extension SQLSessions {
+    /// Runs `body` between `begin` and COMMIT on one connection, rolling back if it throws.
+    static func inTransaction<T: Sendable>(_ db: any SQLDatabase, begin: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await db.raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(db)
+            try await db.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await db.raw("ROLLBACK").run()
+            throw error
+        }
+    }
+}
+
 /// The SQL shared by SQLite and PostgreSQL: one table of current entities with indexed filter
 /// columns, a full-text index, and a migrations ledger.
 struct SQLContentStore: ContentStore {
@@ -146,7 +161,7 @@ struct SQLContentStore: ContentStore {
 
     func list(_ q: ListQuery) async throws -> [Listed] {
         var query = select() + " WHERE kind = \(bind: q.kind.rawValue)"
-        for (column, value) in q.columnFilters { query += " AND \(ident: column) = \(bind: value)" }
+        for (column, value) in q.columnFilters { query += " AND \(ident: column.rawValue) = \(bind: value)" }
         if let after = q.afterSequence { query += " AND seq > \(bind: after)" }
         query += " ORDER BY seq LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)"
         return try await fetch(query)

@@ -24,14 +24,7 @@ public enum SQLFlavor: String, Sendable {
                         search_doc TEXT NOT NULL DEFAULT ''
                     )
                     """,
-                    // Partial indexes: a column that is NULL for most kinds costs nothing on insert.
-                    "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
-                    "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",
-                    "CREATE INDEX entities_kind_category ON entities(kind, category, seq) WHERE category IS NOT NULL",
-                    "CREATE INDEX entities_thing ON entities(thing_id) WHERE thing_id IS NOT NULL",
-                    "CREATE INDEX entities_source ON entities(source_id) WHERE source_id IS NOT NULL",
-                    "CREATE INDEX entities_target ON entities(target_id) WHERE target_id IS NOT NULL",
-                    "CREATE INDEX entities_dup ON entities(dup_key) WHERE dup_key IS NOT NULL",
+                ] + Self.filterIndexes + [
                     // Full text: an external-content FTS5 index over the folded text the core
                     // computes (search_doc), with the filter columns inside the index so a
                     // filtered search is answered by the index alone. Triggers keep it in step.
@@ -79,13 +72,7 @@ public enum SQLFlavor: String, Sendable {
                         search TSVECTOR NOT NULL
                     )
                     """,
-                    "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
-                    "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",
-                    "CREATE INDEX entities_kind_category ON entities(kind, category, seq) WHERE category IS NOT NULL",
-                    "CREATE INDEX entities_thing ON entities(thing_id) WHERE thing_id IS NOT NULL",
-                    "CREATE INDEX entities_source ON entities(source_id) WHERE source_id IS NOT NULL",
-                    "CREATE INDEX entities_target ON entities(target_id) WHERE target_id IS NOT NULL",
-                    "CREATE INDEX entities_dup ON entities(dup_key) WHERE dup_key IS NOT NULL",
+                ] + Self.filterIndexes + [
                     // fastupdate off: new entries go straight into the index instead of a pending
                     // list that every search must scan until the next vacuum.
                     "CREATE INDEX entities_search ON entities USING GIN (search) WITH (fastupdate = off)",
@@ -94,6 +81,18 @@ public enum SQLFlavor: String, Sendable {
             ]
         }
     }
+
+    /// The filter columns' indexes, the same on both backends. Partial where a column is NULL
+    /// for most kinds, so an insert that leaves it NULL costs nothing there.
+    static let filterIndexes = [
+        "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
+        "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",
+        "CREATE INDEX entities_kind_category ON entities(kind, category, seq) WHERE category IS NOT NULL",
+        "CREATE INDEX entities_thing ON entities(thing_id) WHERE thing_id IS NOT NULL",
+        "CREATE INDEX entities_source ON entities(source_id) WHERE source_id IS NOT NULL",
+        "CREATE INDEX entities_target ON entities(target_id) WHERE target_id IS NOT NULL",
+        "CREATE INDEX entities_dup ON entities(dup_key) WHERE dup_key IS NOT NULL",
+    ]
 
     /// How the body is read back as text.
     var bodyColumn: String { self == .postgres ? "body::text AS body" : "body" }
