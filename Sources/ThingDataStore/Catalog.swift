@@ -105,6 +105,13 @@ public struct Catalog: Sendable {
                 return nil
             }
         }
+        /// Records an operation that failed planning.
+        func skip(_ i: Int, _ op: Operation, id: String? = nil) {
+            plan.entities.append(nil)
+            var result: JSONObject = ["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"]
+            if let id { result["id"] = .string(id) }
+            plan.results.append(.object(result))
+        }
         func current(_ kind: EntityKind, _ id: String) async throws -> Entity? {
             if let p = pending[id] { return p?.kind == kind ? p : nil }
             return try await store.entity(kind, id: id)
@@ -118,8 +125,7 @@ public struct Catalog: Sendable {
                 let body = resolveBody(op.body, i)
                 guard let body, issuesBefore == plan.issues.count else {
                     if op.body == nil { fail(i, .badRequest, [.key("body")], "Field required", "missing") }
-                    plan.entities.append(nil)
-                    plan.results.append(["index": .int(Int64(i)), "op": "create", "kind": .string(op.kind.rawValue), "status": "failed"])
+                    skip(i, op)
                     continue
                 }
                 entity = stage(i, op.kind, body, inserting: true) { ContentRules.create(op.kind, body: $0, id: makeID(), now: time) }
@@ -127,14 +133,12 @@ public struct Catalog: Sendable {
             case .update, .patch, .delete:
                 guard let rawID = op.id else {
                     fail(i, .badRequest, [.key("id")], "Field required for \(op.verb.rawValue)", "missing")
-                    plan.entities.append(nil)
-                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"])
+                    skip(i, op)
                     continue
                 }
                 guard let id = resolve(rawID), let existing = try await current(op.kind, id) else {
                     fail(i, .notFound, [.key("id")], "\(op.kind.title) \(rawID) not found", "not_found")
-                    plan.entities.append(nil)
-                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "id": .string(rawID), "status": "failed"])
+                    skip(i, op, id: rawID)
                     continue
                 }
                 if op.verb == .delete {
@@ -162,8 +166,7 @@ public struct Catalog: Sendable {
                 }
                 guard var body = resolveBody(op.body, i) else {
                     fail(i, .badRequest, [.key("body")], "Field required", "missing")
-                    plan.entities.append(nil)
-                    plan.results.append(["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"])
+                    skip(i, op)
                     continue
                 }
                 if op.verb == .patch { body = MergePatch.apply(body, to: ContentRules.editableBody(existing)) }

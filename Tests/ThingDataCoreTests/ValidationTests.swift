@@ -126,3 +126,10 @@ import ThingDataCore
         #expect(parsed.objectValue?.keys == e.rendered(relationships: [rel]).objectValue?.keys)
     }
 }
+
+@Suite struct IdCaseTests {
+    @Test func referencesAreStoredLowercase() throws {
+        let body = try ContentRules.normalize(.story, ["thing_id": "3F2504E0-4F89-11D3-9A0C-0305E82C3301", "type": "repair", "procedure": []])
+        #expect(body["thing_id"] == "3f2504e0-4f89-11d3-9a0c-0305e82c3301")
+    }
+}

@@ -12,8 +12,12 @@ public enum ContentRules {
         var value = raw
         if kind == .relationship { value = upgradeLegacyRelationship(value) }
         let normalized = try Validator().validate(value, against: ContentSchemas.schema(for: kind), at: path)
-        guard case .object(let object) = normalized else { throw ValidationFailure([.init(loc: path, msg: "Input should be an object", type: "dict_type")]) }
-        let size = JSONSerializer.serialize(normalized).count
+        guard case .object(var object) = normalized else { throw ValidationFailure([.init(loc: path, msg: "Input should be an object", type: "dict_type")]) }
+        // Ids compare as lowercase everywhere (indexes, lookups, references).
+        for field in ["thing_id", "source_id", "target_id"] {
+            if let id = object[field]?.stringValue { object[field] = .string(id.lowercased()) }
+        }
+        let size = JSONSerializer.serialize(.object(object)).count
         if size > maxEntityBytes {
             throw ValidationFailure([.init(loc: path, msg: "Entity is \(size) bytes; at most \(maxEntityBytes) are allowed", type: "too_large")])
         }
