@@ -12,8 +12,8 @@ public struct Snippet: Sendable, Hashable {
         let fields = SearchText.fields(of: entity)
         guard !fields.isEmpty else { return nil }
         var best: (score: Int, field: SearchText.FieldText)?
-        // The best possible field: every term, in the wanted language (or the default text).
-        let perfect = terms.count * 10 + (language == nil ? 1 : 5)
+        // Good enough to stop looking: every term, and in the wanted language when one is asked for.
+        let perfect = terms.count * 10 + (language == nil ? 0 : 5)
         for f in fields {
             let folded = SearchText.tokens(f.text)
             var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
