@@ -164,12 +164,22 @@ public struct ChangeSet: Sendable {
 }
 
 /// Why a commit was refused. Nothing was written.
-public enum StoreError: Error, Sendable, Equatable {
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(EntityKind, String)
     case duplicateID(String)
     case missingReference(Reference)
     case stillReferenced(thingID: String)
     case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let kind, let id): "\(kind.title) \(id) not found"
+        case .duplicateID(let id): "an entity with id \(id) already exists"
+        case .missingReference(let ref): "\(ref.kind.title) \(ref.id) (\(ref.field)) not found"
+        case .stillReferenced(let thingID): "thing \(thingID) is still referenced"
+        case .unavailable(let why): why
+        }
+    }
 }
 
 extension ContentStore {

@@ -36,6 +36,7 @@ public func withContentStore<T: Sendable>(
     _ location: StoreLocation,
     logger: Logger,
     maxConnections: Int = 16,
+    startupTimeout: Duration = .seconds(30),
     _ body: @Sendable (any ContentStore) async throws -> T
 ) async throws -> T {
     switch location {
@@ -63,7 +64,23 @@ public func withContentStore<T: Sendable>(
             }
             defer { group.cancelAll() }
             let store = SQLContentStore(sessions: PostgresSessions(client: client, logger: logger))
-            try await store.migrate()
+            // The pool retries a server that does not answer forever; a node starting up should
+            // say so and stop instead.
+            try await withThrowingTaskGroup(of: Bool.self) { startup in
+                startup.addTask {
+                    try await store.migrate()
+                    return true
+                }
+                startup.addTask {
+                    try await Task.sleep(for: startupTimeout)
+                    return false
+                }
+                let migrated = try await startup.next() ?? false
+                startup.cancelAll()
+                if !migrated {
+                    throw StoreError.unavailable("PostgreSQL at \(StoreLocation.redact(url)) did not answer within \(startupTimeout): is the server running, and do the host, port, user and database in the URL exist?")
+                }
+            }
             return try await body(store)
         }
     }

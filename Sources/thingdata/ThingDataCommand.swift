@@ -93,8 +93,13 @@ struct Serve: AsyncParsableCommand {
             "name": "\(config.name)", "version": "\(ThingDataVersion.current)", "store": "\(config.storeLocation)",
             "address": "\(config.host):\(config.port)",
         ])
-        try await withContentStore(config.storeLocation, logger: logger, maxConnections: config.databasePoolSize) { store in
-            try await runNode(configuration: config, store: store, logger: logger)
+        do {
+            try await withContentStore(config.storeLocation, logger: logger, maxConnections: config.databasePoolSize) { store in
+                try await runNode(configuration: config, store: store, logger: logger)
+            }
+        } catch let error as StoreError {
+            logger.critical("The node cannot start", metadata: ["reason": "\(error)"])
+            throw ExitCode(3)
         }
     }
 }
