@@ -30,8 +30,6 @@ public protocol ContentStore: Sendable {
     func entities(atSequences sequences: [Int64]) async throws -> [Listed]
     func count(_ kind: EntityKind) async throws -> Int
     func commit(_ changes: ChangeSet) async throws
-    /// Bytes the database occupies, when the backend can tell.
-    func storageBytes() async throws -> Int64?
     func close() async throws
 }
 

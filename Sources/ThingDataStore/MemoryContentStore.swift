@@ -15,7 +15,6 @@ public actor MemoryContentStore: ContentStore {
     public func migrate() async throws {}
     public func ping() async throws {}
     public func close() async throws {}
-    public func storageBytes() async throws -> Int64? { nil }
 
     public func entity(_ kind: EntityKind, id: String) async throws -> Entity? {
         guard let row = rows[id.lowercased()], row.entity.kind == kind else { return nil }

@@ -24,12 +24,6 @@ final class PostgresSessions: SQLSessions {
         try await client.withConnection { conn in try await Self.inTransaction(conn.sql(), begin: "BEGIN", body) }
     }
 
-    func storageBytes() async throws -> Int64? {
-        try await read { db in
-            try await db.raw("SELECT pg_database_size(current_database())::bigint AS n").first()?.decode(column: "n", as: Int64.self)
-        }
-    }
-
     func close() async throws {}
 
     /// Reads `postgres://user:password@host:port/database?sslmode=disable`, or a unix socket

@@ -11,7 +11,6 @@ protocol SQLSessions: Sendable {
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Set where writes are serialized anyway (SQLite): concurrent commits then share transactions.
     var groupCommit: GroupCommit? { get }
-    func storageBytes() async throws -> Int64?
     func close() async throws
 }
 
@@ -57,7 +56,6 @@ struct SQLContentStore: ContentStore {
     }
 
     func close() async throws { try await sessions.close() }
-    func storageBytes() async throws -> Int64? { try await sessions.storageBytes() }
 
     func select() -> SQLQueryString {
         SQLQueryString("SELECT seq, kind, id, created_at, updated_at, \(flavor.bodyColumn) FROM entities e")

@@ -81,16 +81,6 @@ final class SQLiteSessions: SQLSessions {
         }
     }
 
-    func storageBytes() async throws -> Int64? {
-        var total: Int64 = 0
-        for suffix in ["", "-wal", "-shm"] {
-            if let attrs = try? FileManager.default.attributesOfItem(atPath: path + suffix), let size = attrs[.size] as? NSNumber {
-                total += size.int64Value
-            }
-        }
-        return total
-    }
-
     func close() async throws {
         for reader in readers { try await reader.close() }
         try await writer.close()
