@@ -1,5 +1,6 @@
 public import Hummingbird
 import HTTPTypes
+import Foundation
 import Synchronization
 public import Logging
 import ThingDataCore
@@ -12,8 +13,10 @@ public func buildApplication(configuration: NodeConfiguration, store: any Conten
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: InFlightMiddleware())
     router.add(middleware: MetricsMiddleware())
+    let origins = configuration.corsOrigins == "*" ? nil : Set(configuration.corsOrigins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    if let origins { router.add(middleware: OriginFilterMiddleware(allowed: origins)) }
     router.add(middleware: CORSMiddleware(
-        allowOrigin: configuration.corsOrigins == "*" ? .all : .originBased,
+        allowOrigin: origins == nil ? .all : .originBased,
         allowHeaders: [.contentType, .authorization, .accept, .ifMatch, HTTPField.Name("X-Confirm-Delete")!],
         allowMethods: [.get, .post, .put, .patch, .delete, .options, .head],
         exposedHeaders: ["X-Next-Cursor", "Link", "ETag"]))
@@ -26,6 +29,23 @@ public func buildApplication(configuration: NodeConfiguration, store: any Conten
         server: .http1(configuration: .init(idleTimeout: .seconds(75))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ThingData/\(ThingDataVersion.current)"),
         logger: logger)
+}
+
+/// With a configured origin list, answers to an `Origin` outside it lose their CORS headers,
+/// so browsers refuse them; CORS itself (which reflects the origin) runs inside this.
+struct OriginFilterMiddleware<Context: RequestContext>: RouterMiddleware {
+    let allowed: Set<String>
+    static var corsHeaders: [HTTPField.Name] {
+        [.accessControlAllowOrigin, .accessControlAllowCredentials, .accessControlAllowHeaders, .accessControlAllowMethods, .accessControlExposeHeaders, .accessControlMaxAge]
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let origin = request.headers[.origin], !allowed.contains(origin) {
+            for name in Self.corsHeaders { response.headers[name] = nil }
+        }
+        return response
+    }
 }
 
 /// Counts requests being served, for `/health`.

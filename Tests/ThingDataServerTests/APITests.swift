@@ -17,11 +17,12 @@ import ThingDataStore
         return l
     }()
 
-    func withApp(_ setup: TestingSetup = .router, sqlite: Bool = false, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withApp(_ setup: TestingSetup = .router, sqlite: Bool = false, corsOrigins: String = "*", _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var settings = NodeConfiguration()
         settings.host = "127.0.0.1"
         settings.port = 0
         settings.name = "Test Café <&>"
+        settings.corsOrigins = corsOrigins
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-api-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -213,6 +214,17 @@ import ThingDataStore
             try await client.execute(uri: "/openapi.json", method: .get) { r in #expect(Self.json(r)["openapi"] == "3.1.0") }
             try await client.execute(uri: "/api/v1/things", method: .options, headers: [.origin: "https://repair.example", .accessControlRequestMethod: "POST"]) { r in
                 #expect(r.headers[.accessControlAllowOrigin] == "*")
+            }
+        }
+    }
+
+    @Test func corsAnswersOnlyListedOrigins() async throws {
+        try await withApp(corsOrigins: "https://cafe.example, https://clinic.example") { client in
+            try await client.execute(uri: "/api/v1/things", method: .get, headers: [.origin: "https://clinic.example"]) { r in
+                #expect(r.headers[.accessControlAllowOrigin] == "https://clinic.example")
+            }
+            try await client.execute(uri: "/api/v1/things", method: .get, headers: [.origin: "https://evil.example"]) { r in
+                #expect(r.headers[.accessControlAllowOrigin] == nil)
             }
         }
     }
