@@ -55,16 +55,18 @@ public actor MemoryContentStore: ContentStore {
     }
 
     public func searchCandidates(_ query: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate] {
-        var matches: [Row] = []
+        var matches: [SearchRanking.Candidate] = []
         for row in rows.values where query.kinds.contains(row.entity.kind) {
             if let t = query.type, row.index.type != t { continue }
             if let c = query.category, row.index.category != c { continue }
-            let tokens = SearchText.tokens(SearchText.document(for: row.entity))
-            if query.terms.allSatisfy({ SearchText.matchPosition(tokens, $0) != nil }) { matches.append(row) }
+            let document = SearchText.document(for: row.entity)
+            let tokens = SearchText.tokens(document)
+            if query.terms.allSatisfy({ SearchText.matchPosition(tokens, $0) != nil }) {
+                matches.append(SearchRanking.Candidate(sequence: row.sequence, document: document))
+            }
         }
         matches.sort { $0.sequence > $1.sequence }
-        let tier = older ? Array(matches.dropFirst(SearchQuery.rankWindow)) : Array(matches.prefix(SearchQuery.rankWindow))
-        return tier.map { SearchRanking.Candidate(sequence: $0.sequence, document: SearchText.document(for: $0.entity)) }
+        return older ? Array(matches.dropFirst(SearchQuery.rankWindow)) : Array(matches.prefix(SearchQuery.rankWindow))
     }
 
     public func entities(atSequences sequences: [Int64]) async throws -> [Listed] {
