@@ -29,11 +29,20 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
     ],
     targets: [
-        // Pure domain: model, validation, JSON values, merge patch, search text. No I/O.
+        // Pure domain: model, validation, JSON values and their canonical form, search text,
+        // revisions, version vectors and the merge engine. No I/O (SHA-256 from swift-crypto).
         .target(
             name: "ThingDataCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Node keys and signatures: Ed25519 key files, signing and verifying revisions.
+        .target(
+            name: "ThingDataSigning",
+            dependencies: ["ThingDataCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // Storage: the ContentStore protocol and its SQLite, PostgreSQL and in-memory implementations.
@@ -41,6 +50,7 @@ let package = Package(
             name: "ThingDataStore",
             dependencies: [
                 "ThingDataCore",
+                "ThingDataSigning",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -87,7 +97,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ThingDataCoreTests",
-            dependencies: ["ThingDataCore"],
+            dependencies: ["ThingDataCore", "ThingDataSigning", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

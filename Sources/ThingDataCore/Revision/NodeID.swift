@@ -1,0 +1,48 @@
+import Crypto
+
+/// A node's identity, derived from its first (genesis) Ed25519 public key so that it
+/// certifies itself: whoever shows that key proves the id; later keys are introduced by
+/// rotation statements signed by the key before them.
+///
+/// - bytes: the first 20 bytes of SHA-256(genesis public key, 32 raw bytes);
+/// - long form: the 32 Base32 characters of those bytes plus 4 check characters (the first
+///   20 bits of SHA-256("thingdata-node-id" ‖ bytes)), 36 characters in six groups of six
+///   joined by `-`: `MFRGG2-DFMZTW-Q2LKNN-WG23TP-OBYXE4-3UOV3H`;
+/// - compact form (in revisions and on the wire): the same 36 characters without dashes;
+/// - short form (for people, never for identity): the first group.
+///
+/// Parsing takes either form, in any case, and refuses a wrong check.
+public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(genesisKey publicKey: [UInt8]) {
+        bytes = Array(SHA256.hash(data: publicKey).prefix(20))
+    }
+
+    public init?(_ text: String) {
+        let plain = String(text.filter { $0 != "-" })
+        guard plain.utf8.count == 36, let decoded = Base32.decode(String(plain.prefix(32))), decoded.count == 20 else { return nil }
+        guard Self.check(decoded) == plain.dropFirst(32).uppercased() else { return nil }
+        bytes = decoded
+    }
+
+    static func check(_ bytes: [UInt8]) -> String {
+        let digest = Array(SHA256.hash(data: Array("thingdata-node-id".utf8) + bytes))
+        return String(Base32.encode(Array(digest.prefix(3))).prefix(4))
+    }
+
+    public var compact: String { Base32.encode(bytes) + Self.check(bytes) }
+    public var longForm: String {
+        let c = Array(compact)
+        return stride(from: 0, to: 36, by: 6).map { String(c[$0..<$0 + 6]) }.joined(separator: "-")
+    }
+    public var short: String { String(compact.prefix(6)) }
+    public var description: String { longForm }
+    public static func < (a: NodeID, b: NodeID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+}
+
+/// SHA-256 as lowercase hex.
+public enum ContentHash {
+    public static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+}

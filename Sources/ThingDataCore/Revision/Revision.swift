@@ -1,0 +1,163 @@
+/// The id of a revision: lowercase hex SHA-256 of its canonical bytes without the signature.
+public typealias RevisionID = String
+
+/// One signed change to one entity: a create, an update or a delete (tombstone).
+///
+/// Its wire form is a JSON object in RFC 8785 canonical form (see `Protocol/revisions.md`):
+///
+///     {"author":{"node_id":…,"public_key":…},"body":{…},"entity_id":…,"format":1,
+///      "hlc":{"logical":0,"wall":…},"kind":"thing","parents":[…],"signature":…,
+///      "version_vector":{…}}
+///
+/// with `"tombstone":true` instead of `body` for a delete. The id is the SHA-256 of the
+/// canonical bytes of that object without `signature`, and the signature is Ed25519 over those
+/// same bytes. The signed bytes are kept verbatim, so a relayed revision still verifies.
+public struct Revision: Sendable, Hashable {
+    public struct Author: Sendable, Hashable {
+        public var nodeID: NodeID
+        /// Raw Ed25519 public key, 32 bytes.
+        public var publicKey: [UInt8]
+        public init(nodeID: NodeID, publicKey: [UInt8]) {
+            self.nodeID = nodeID
+            self.publicKey = publicKey
+        }
+    }
+
+    public static let format: Int64 = 1
+    /// The largest signed revision accepted, in bytes.
+    public static let maxBytes = 1 << 20
+    /// The most parents one revision may name (the open-heads cap, see `MergeEngine`).
+    public static let maxParents = 64
+
+    public var kind: EntityKind
+    public var entityID: String
+    /// Sorted, distinct.
+    public var parents: [RevisionID]
+    public var versionVector: VersionVector
+    public var author: Author
+    public var hlc: HLC
+    /// The entity's stored fields plus `created_at` and `updated_at`; nil for a tombstone.
+    public var body: JSONObject?
+
+    public init(kind: EntityKind, entityID: String, parents: [RevisionID], versionVector: VersionVector, author: Author, hlc: HLC, body: JSONObject?) {
+        self.kind = kind
+        self.entityID = entityID
+        self.parents = Array(Set(parents)).sorted()
+        self.versionVector = versionVector
+        self.author = author
+        self.hlc = hlc
+        self.body = body
+    }
+
+    public var isTombstone: Bool { body == nil }
+
+    /// The JSON object without the signature.
+    public var unsignedJSON: JSONObject {
+        var o: JSONObject = [
+            "author": ["node_id": .string(author.nodeID.compact), "public_key": .string(Base64URL.encode(author.publicKey))],
+            "entity_id": .string(entityID),
+            "format": .int(Self.format),
+            "hlc": hlc.json,
+            "kind": .string(kind.rawValue),
+            "parents": .array(parents.map { .string($0) }),
+            "version_vector": versionVector.json,
+        ]
+        if let body { o["body"] = .object(body) } else { o["tombstone"] = true }
+        return o
+    }
+
+    /// What the id hashes and the signature signs.
+    public var signingBytes: [UInt8] { CanonicalJSON.encode(.object(unsignedJSON)) }
+    public var id: RevisionID { ContentHash.sha256Hex(signingBytes) }
+
+    /// The complete signed wire bytes.
+    public func signed(signature: [UInt8]) -> SignedRevision {
+        var o = unsignedJSON
+        o["signature"] = .string(Base64URL.encode(signature))
+        let unsigned = signingBytes
+        return SignedRevision(revision: self, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: CanonicalJSON.encode(.object(o)), signingBytes: unsigned)
+    }
+}
+
+/// A revision with its signature, its id and the verbatim bytes it travels and is stored as.
+/// Decoding checks structure only; `ThingDataSigning` checks the signature and the author.
+public struct SignedRevision: Sendable, Hashable {
+    public let revision: Revision
+    public let id: RevisionID
+    public let signature: [UInt8]
+    /// The canonical signed object, exactly as received or written.
+    public let bytes: [UInt8]
+    /// The canonical bytes without the signature (hashed for the id, signed).
+    public let signingBytes: [UInt8]
+
+    /// Parses and checks a revision's wire bytes: size, canonical form, every field's type and
+    /// range. Throws `RevisionError` with the failing part named.
+    public static func decode(_ bytes: [UInt8]) throws(RevisionError) -> SignedRevision {
+        guard bytes.count <= Revision.maxBytes else { throw .init(.tooLarge, "revision is \(bytes.count) bytes; the limit is \(Revision.maxBytes)") }
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes, maxDepth: 64) } catch { throw .init(.malformed, "not JSON: \(error)") }
+        guard case .object(var o) = value else { throw .init(.malformed, "a revision is a JSON object") }
+        guard CanonicalJSON.encode(value) == bytes else { throw .init(.notCanonical, "revision bytes are not in RFC 8785 canonical form") }
+        let allowed: Set<String> = ["author", "body", "entity_id", "format", "hlc", "kind", "parents", "signature", "tombstone", "version_vector"]
+        if let extra = o.keys.first(where: { !allowed.contains($0) }) { throw .init(.malformed, "unknown field \(extra)") }
+        guard case .int(Revision.format)? = o["format"] else { throw .init(.malformed, "format must be \(Revision.format)") }
+        guard let sigText = o["signature"]?.stringValue, let signature = Base64URL.decode(sigText), signature.count == 64 else {
+            throw .init(.malformed, "signature must be 64 bytes in base64url")
+        }
+        guard let kind = o["kind"]?.stringValue.flatMap(EntityKind.init(rawValue:)) else { throw .init(.malformed, "kind must be thing, story, guide or relationship") }
+        guard let entityID = o["entity_id"]?.stringValue, Formats.isUUID(entityID), entityID == entityID.lowercased() else {
+            throw .init(.malformed, "entity_id must be a lowercase UUID")
+        }
+        guard case .array(let parentValues)? = o["parents"], parentValues.count <= Revision.maxParents else {
+            throw .init(.malformed, "parents must be an array of at most \(Revision.maxParents) revision ids")
+        }
+        let parents = parentValues.compactMap(\.stringValue)
+        guard parents.count == parentValues.count, parents.allSatisfy({ Hex.isLowercaseHex($0, count: 64) }), parents == Array(Set(parents)).sorted() else {
+            throw .init(.malformed, "parents must be distinct sorted revision ids (64 lowercase hex)")
+        }
+        guard let vv = o["version_vector"].flatMap(VersionVector.init(json:)), !vv.counters.isEmpty, vv.counters.count <= VersionVector.maxActors else {
+            throw .init(.malformed, "version_vector must map 1 to \(VersionVector.maxActors) actor ids to positive counters")
+        }
+        guard let hlc = o["hlc"].flatMap(HLC.init(json:)) else { throw .init(.malformed, "hlc must be {wall, logical}") }
+        guard case .object(let a)? = o["author"], a.count == 2, let nodeText = a["node_id"]?.stringValue, let nodeID = NodeID(nodeText),
+            nodeID.compact == nodeText, let keyText = a["public_key"]?.stringValue, let key = Base64URL.decode(keyText), key.count == 32
+        else { throw .init(.malformed, "author must be {node_id (compact), public_key (32 bytes base64url)}") }
+        let body: JSONObject?
+        switch (o["body"], o["tombstone"]) {
+        case (.object(let b)?, nil): body = b
+        case (nil, .bool(true)?): body = nil
+        default: throw .init(.malformed, "a revision has either an object body or \"tombstone\": true")
+        }
+        let revision = Revision(kind: kind, entityID: entityID, parents: parents, versionVector: vv, author: .init(nodeID: nodeID, publicKey: key), hlc: hlc, body: body)
+        o["signature"] = nil
+        let unsigned = CanonicalJSON.encode(.object(o))
+        return SignedRevision(revision: revision, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes, signingBytes: unsigned)
+    }
+
+    init(revision: Revision, id: RevisionID, signature: [UInt8], bytes: [UInt8], signingBytes: [UInt8]) {
+        self.revision = revision
+        self.id = id
+        self.signature = signature
+        self.bytes = bytes
+        self.signingBytes = signingBytes
+    }
+
+    public static func == (a: SignedRevision, b: SignedRevision) -> Bool { a.bytes == b.bytes }
+    public func hash(into h: inout Hasher) { h.combine(id) }
+}
+
+/// Why a revision (or bundle) was refused; `code` is stable for clients and metrics.
+public struct RevisionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case malformed, notCanonical = "not_canonical", tooLarge = "too_large", badSignature = "bad_signature"
+        case wrongKey = "wrong_key", missingParent = "missing_parent", vectorRegression = "vector_regression"
+        case invalidBody = "invalid_body", badBundle = "bad_bundle"
+    }
+    public var code: Code
+    public var reason: String
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+    public var description: String { "\(code.rawValue): \(reason)" }
+}

@@ -1,0 +1,224 @@
+import Crypto
+import Foundation
+import Testing
+import ThingDataCore
+import ThingDataSigning
+
+/// The files under `Protocol/vectors`, which another implementation can run too.
+enum ProtocolVectors {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Protocol/vectors")
+    static func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: directory.appendingPathComponent(path))) }
+    static func json(_ path: String) throws -> JSONValue { try JSONParser.parse(try bytes(path)) }
+}
+
+func key(seedHex: String) -> NodeKey {
+    var seed: [UInt8] = []
+    var chars = Array(seedHex)
+    while chars.count >= 2 {
+        seed.append(UInt8(String(chars[0..<2]), radix: 16)!)
+        chars.removeFirst(2)
+    }
+    return NodeKey(privateKey: try! Curve25519.Signing.PrivateKey(rawRepresentation: seed))
+}
+
+@Suite struct CanonicalJSONTests {
+    @Test(arguments: ["arrays", "french", "structures", "unicode", "values", "weird"])
+    func rfc8785Vectors(name: String) throws {
+        let input = try JSONParser.parse(try ProtocolVectors.bytes("jcs/input/\(name).json"))
+        let expected = try ProtocolVectors.bytes("jcs/output/\(name).json")
+        #expect(CanonicalJSON.encode(input) == expected, "\(String(decoding: CanonicalJSON.encode(input), as: UTF8.self))")
+    }
+
+    @Test func ecmaScriptNumbers() {
+        let cases: [(Double, String)] = [
+            (0, "0"), (-0.0, "0"), (1, "1"), (-1.5, "-1.5"), (20.5, "20.5"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+            (123e-9, "1.23e-7"), (0.000001, "0.000001"), (1e-7, "1e-7"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (9007199254740992, "9007199254740992"), (0.1 + 0.2, "0.30000000000000004"), (333333333.33333329, "333333333.3333333"),
+        ]
+        for (d, text) in cases { #expect(CanonicalJSON.number(d) == text, "\(d)") }
+    }
+
+    @Test func keysSortByUTF16CodeUnits() {
+        // U+1F602 (surrogates D83D DE02) sorts before U+FB33 in UTF-16, after it by code point.
+        let o: JSONValue = ["\u{FB33}": 1, "\u{1F602}": 2, "a": 3]
+        #expect(String(decoding: CanonicalJSON.encode(o), as: UTF8.self) == "{\"a\":3,\"\u{1F602}\":2,\"\u{FB33}\":1}")
+    }
+}
+
+@Suite struct IdentityTests {
+    @Test func nodeIDFormsRoundTripAndCarryAChecksum() throws {
+        let k = key(seedHex: String(repeating: "01", count: 32))
+        let id = k.nodeID
+        #expect(id.compact.count == 36)
+        #expect(id.longForm.split(separator: "-").count == 6)
+        #expect(NodeID(id.longForm) == id)
+        #expect(NodeID(id.compact.lowercased()) == id)
+        #expect(id.short == String(id.compact.prefix(6)))
+        // One character changed in the body or the check is refused.
+        var chars = Array(id.compact)
+        chars[3] = chars[3] == "A" ? "B" : "A"
+        #expect(NodeID(String(chars)) == nil)
+        #expect(NodeID("not-a-node-id") == nil)
+    }
+
+    @Test func rotationStatementsIntroduceKeysThatStayValid() throws {
+        let genesis = key(seedHex: String(repeating: "07", count: 32))
+        let rotated = genesis.rotated(now: Timestamp(microsecondsSinceEpoch: 1_000_000))
+        #expect(rotated.nodeID == genesis.nodeID)
+        #expect(rotated.publicKey != genesis.publicKey)
+        let old = sample(by: genesis)
+        let new = sample(by: rotated)
+        var book = KeyBook()
+        try old.verify(keys: book)
+        #expect(throws: RevisionError.self) { try new.verify(keys: book) }
+        try book.add(rotated.rotations)
+        try new.verify(keys: book)
+        try old.verify(keys: book)
+        // A statement signed by a stranger's key is refused.
+        let stranger = key(seedHex: String(repeating: "08", count: 32))
+        let forged = KeyBook.forgedRotation(for: genesis.nodeID, by: stranger)
+        var other = KeyBook()
+        #expect(throws: RevisionError.self) { try other.add([forged]) }
+    }
+
+    func sample(by key: NodeKey) -> SignedRevision {
+        let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": 1]),
+            author: key.author, hlc: HLC(wall: 5), body: ["type": "tool"])
+        return r.signed(signature: key.sign(r.signingBytes))
+    }
+}
+
+extension KeyBook {
+    /// A rotation for `node` signed by a key that is not the node's.
+    static func forgedRotation(for node: NodeID, by stranger: NodeKey) -> KeyRotation {
+        let fake = NodeKey(privateKey: stranger.privateKey, genesisPublicKey: stranger.publicKey)
+        let statement = fake.rotated(now: Timestamp(microsecondsSinceEpoch: 0)).rotations[0]
+        var json = statement.json.objectValue!
+        json["node_id"] = .string(node.compact)
+        return try! KeyRotation(json: .object(json))
+    }
+}
+
+@Suite struct VersionVectorTests {
+    func vector(_ v: JSONValue?) -> VersionVector { VersionVector(json: v ?? [:])! }
+
+    @Test func comparisonVectors() throws {
+        let doc = try ProtocolVectors.json("version-vectors.json")
+        for c in doc["cases"]!.arrayValue! {
+            let a = vector(c["a"]), b = vector(c["b"])
+            let order = VersionVector.Order(rawValue: c["order"]!.stringValue!)!
+            #expect(a.compare(b) == order, "\(a) vs \(b)")
+            let mirrored: VersionVector.Order = switch order {
+            case .before: .after
+            case .after: .before
+            default: order
+            }
+            #expect(b.compare(a) == mirrored)
+        }
+        for c in doc["next"]!.arrayValue! {
+            let parents = c["parents"]!.arrayValue!.map { vector($0) }
+            #expect(VersionVector.next(actor: c["actor"]!.stringValue!, parents: parents) == vector(c["expect"]))
+        }
+    }
+
+    @Test func pruningKeepsTheWriterAndTheMostActive() {
+        var counters: [String: Int64] = [:]
+        for i in 0..<40 { counters[String(format: "%016x", i)] = Int64(i + 1) }
+        let writer = String(format: "%016x", 0)
+        let v = VersionVector.next(actor: writer, parents: [VersionVector(counters)])
+        #expect(v.counters.count == VersionVector.maxActors)
+        #expect(v[writer] == 2)
+        #expect(v[String(format: "%016x", 39)] == 40)
+        #expect(v[String(format: "%016x", 5)] == 0)
+    }
+}
+
+@Suite struct RevisionCodecTests {
+    let author = key(seedHex: String(repeating: "01", count: 32))
+
+    func make(body: JSONObject? = ["type": "device", "name": ["default": "Kettle", "translations": ["ja": "ケトル"]], "d": 20.5]) -> SignedRevision {
+        let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [String(repeating: "ab", count: 32)],
+            versionVector: VersionVector(["00000000000000a1": 2]), author: author.author, hlc: HLC(wall: 1_780_000_000_000, logical: 3), body: body)
+        return r.signed(signature: author.sign(r.signingBytes))
+    }
+
+    @Test func roundTripKeepsBytesIdAndSignature() throws {
+        let s = make()
+        let decoded = try SignedRevision.decode(s.bytes)
+        #expect(decoded.id == s.id)
+        #expect(decoded.revision == s.revision)
+        #expect(decoded.bytes == s.bytes)
+        #expect(s.id == ContentHash.sha256Hex(s.revision.signingBytes))
+        try decoded.verify(keys: KeyBook())
+        let tomb = try SignedRevision.decode(make(body: nil).bytes)
+        #expect(tomb.revision.isTombstone)
+    }
+
+    @Test func everyChangedByteIsRejected() throws {
+        let s = make()
+        for i in s.bytes.indices {
+            var bytes = s.bytes
+            bytes[i] ^= 0x01
+            var accepted = false
+            if let d = try? SignedRevision.decode(bytes), (try? d.verify(keys: KeyBook())) != nil { accepted = true }
+            #expect(!accepted, "byte \(i) changed and still accepted")
+        }
+    }
+
+    @Test func wrongKeyIsRejected() throws {
+        let other = key(seedHex: String(repeating: "02", count: 32))
+        // Claims author's node but is signed by another key (and carries that key).
+        let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": 1]),
+            author: .init(nodeID: author.nodeID, publicKey: other.publicKey), hlc: HLC(wall: 1), body: ["type": "tool"])
+        let forged = r.signed(signature: other.sign(r.signingBytes))
+        #expect { try SignedRevision.decode(forged.bytes).verify(keys: KeyBook()) } throws: { ($0 as? RevisionError)?.code == .wrongKey }
+        // The right key but someone else's signature.
+        let r2 = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": 1]),
+            author: author.author, hlc: HLC(wall: 1), body: ["type": "tool"])
+        let badSig = r2.signed(signature: other.sign(r2.signingBytes))
+        #expect { try SignedRevision.decode(badSig.bytes).verify(keys: KeyBook()) } throws: { ($0 as? RevisionError)?.code == .badSignature }
+    }
+
+    @Test func nonCanonicalAndOversizedAreRejected() {
+        let s = make()
+        let spaced = Array(String(decoding: s.bytes, as: UTF8.self).replacingOccurrences(of: ",", with: ", ").utf8)
+        #expect { try SignedRevision.decode(spaced) } throws: { ($0 as? RevisionError)?.code == .notCanonical }
+        let big = make(body: ["blob": .string(String(repeating: "x", count: Revision.maxBytes))])
+        #expect { try SignedRevision.decode(big.bytes) } throws: { ($0 as? RevisionError)?.code == .tooLarge }
+    }
+
+    /// Mutated inputs (cut, spliced, bytes inserted, deleted or changed) never crash the
+    /// decoder and are never accepted with a valid signature unless they are the original.
+    @Test func fuzzDecoder() {
+        var rng = SplitMix64(seed: 42)
+        let original = make()
+        for _ in 0..<3000 {
+            var b = original.bytes
+            for _ in 0..<Int.random(in: 1...4, using: &rng) where !b.isEmpty {
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                case 1: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...b.count, using: &rng))
+                case 2: if b.count > 1 { b.remove(at: Int.random(in: 0..<b.count, using: &rng)) }
+                default: b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng)))
+                }
+            }
+            if let d = try? SignedRevision.decode(b), (try? d.verify(keys: KeyBook())) != nil {
+                #expect(b == original.bytes)
+            }
+        }
+    }
+}
+
+/// A small deterministic generator for property tests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
