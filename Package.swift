@@ -63,6 +63,7 @@ let package = Package(
             name: "ThingDataServer",
             dependencies: [
                 "ThingDataCore",
+                "ThingDataSigning",
                 "ThingDataStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -78,6 +79,7 @@ let package = Package(
             name: "thingdata",
             dependencies: [
                 "ThingDataCore",
+                "ThingDataSigning",
                 "ThingDataStore",
                 "ThingDataServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -104,6 +106,7 @@ let package = Package(
             name: "ThingDataStoreTests",
             dependencies: [
                 "ThingDataCore",
+                "ThingDataSigning",
                 "ThingDataStore",
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,6 +117,7 @@ let package = Package(
             name: "ThingDataServerTests",
             dependencies: [
                 "ThingDataCore",
+                "ThingDataSigning",
                 "ThingDataStore",
                 "ThingDataServer",
                 .product(name: "Hummingbird", package: "hummingbird"),

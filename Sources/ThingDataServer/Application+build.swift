@@ -8,8 +8,7 @@ public import ThingDataStore
 
 /// The composition root: the router, its middleware and the server, for a given store.
 /// `thingdata serve` and the tests both build the node through here.
-public func buildApplication(configuration: NodeConfiguration, store: any ContentStore, logger: Logger) -> some ApplicationProtocol {
-    let catalog = Catalog(store: store)
+public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, logger: Logger) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: InFlightMiddleware())
     router.add(middleware: MetricsMiddleware())
@@ -58,6 +57,6 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
-public func runNode(configuration: NodeConfiguration, store: any ContentStore, logger: Logger) async throws {
-    try await buildApplication(configuration: configuration, store: store, logger: logger).runService()
+public func runNode(configuration: NodeConfiguration, catalog: Catalog, logger: Logger) async throws {
+    try await buildApplication(configuration: configuration, catalog: catalog, logger: logger).runService()
 }

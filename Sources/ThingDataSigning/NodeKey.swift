@@ -19,6 +19,9 @@ public struct NodeKey: Sendable {
         self.rotations = rotations
     }
 
+    /// A new random key (a new node identity).
+    public static func generate() -> NodeKey { NodeKey(privateKey: Curve25519.Signing.PrivateKey()) }
+
     public var publicKey: [UInt8] { Array(privateKey.publicKey.rawRepresentation) }
     public var nodeID: NodeID { NodeID(genesisKey: genesisPublicKey) }
     public var author: Revision.Author { .init(nodeID: nodeID, publicKey: publicKey) }

@@ -1,4 +1,5 @@
 public import ThingDataCore
+public import ThingDataSigning
 public import Foundation
 
 /// The node's content catalog: turns requests into validated, referentially sound change sets,
@@ -7,15 +8,19 @@ public import Foundation
 /// Single writes are batches of one, so both share every check.
 public struct Catalog: Sendable {
     public let store: any ContentStore
+    /// Signs every write as a revision of this node.
+    public let signer: RevisionSigner
     let makeID: @Sendable () -> String
     let now: @Sendable () -> Timestamp
 
     public init(
         store: any ContentStore,
+        signer: RevisionSigner,
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
         now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.store = store
+        self.signer = signer
         self.makeID = makeID
         self.now = now
     }
@@ -112,6 +117,22 @@ public struct Catalog: Sendable {
             if let id { result["id"] = .string(id) }
             plan.results.append(.object(result))
         }
+        /// A delete, after deletes of every relationship touching the entity: each of those
+        /// is a revision (a tombstone) of its own.
+        func stageDelete(_ kind: EntityKind, _ id: String) async throws {
+            if kind != .relationship {
+                for r in try await store.relationships(touching: [id], direction: .both) where pending[r.id] == nil {
+                    plan.changes.writes.append(.delete(.relationship, r.id))
+                    pending[r.id] = .some(nil)
+                }
+                for (pid, p) in pending where p?.kind == .relationship && (p?.body["source_id"]?.stringValue == id || p?.body["target_id"]?.stringValue == id) {
+                    plan.changes.writes.append(.delete(.relationship, pid))
+                    pending[pid] = .some(nil)
+                }
+            }
+            plan.changes.writes.append(.delete(kind, id))
+            pending[id] = .some(nil)
+        }
         func current(_ kind: EntityKind, _ id: String) async throws -> Entity? {
             if let p = pending[id] { return p?.kind == kind ? p : nil }
             return try await store.entity(kind, id: id)
@@ -141,6 +162,14 @@ public struct Catalog: Sendable {
                     skip(i, op, id: rawID)
                     continue
                 }
+                if let ifMatch = op.ifMatch {
+                    let tag = try await store.heads(op.kind, id: id)?.etag
+                    guard tag == ifMatch else {
+                        fail(i, .preconditionFailed, [.key("id")], "\(op.kind.title) \(id) has changed since version \(ifMatch); it is now \(tag ?? "unversioned"). Fetch it again and reapply your change", "precondition_failed")
+                        skip(i, op, id: rawID)
+                        continue
+                    }
+                }
                 if op.verb == .delete {
                     var cascaded: [Entity] = []
                     if op.kind == .thing {
@@ -151,15 +180,8 @@ public struct Catalog: Sendable {
                         plan.changes.requirements.append(.unreferenced(thingID: id))
                         plan.origins.append((.unreferenced(thingID: id), i))
                     }
-                    for c in cascaded {
-                        plan.changes.writes.append(.delete(c.kind, c.id))
-                        pending[c.id] = .some(nil)
-                    }
-                    plan.changes.writes.append(.delete(op.kind, id))
-                    pending[id] = .some(nil)
-                    for (pid, p) in pending where p?.kind == .relationship && (p?.body["source_id"]?.stringValue == id || p?.body["target_id"]?.stringValue == id) {
-                        pending[pid] = .some(nil)
-                    }
+                    for c in cascaded { try await stageDelete(c.kind, c.id) }
+                    try await stageDelete(op.kind, id)
                     plan.entities.append(nil)
                     plan.results.append(["index": .int(Int64(i)), "op": "delete", "kind": .string(op.kind.rawValue), "id": .string(id), "status": "ok"])
                     continue
@@ -190,7 +212,26 @@ public struct Catalog: Sendable {
             if let p = pending[ref.id] { known = p?.kind == ref.kind } else { known = try await store.entity(ref.kind, id: ref.id) != nil }
             if !known { fail(i, .notFound, [.key("body"), .key(ref.field)], "\(ref.kind.title) \(ref.id) not found", "not_found") }
         }
+        if plan.status == nil { try await sign(&plan.changes) }
         return plan
+    }
+
+    /// One signed revision per write, each on top of the entity's current heads (or the
+    /// revision an earlier write of this plan made).
+    func sign(_ changes: inout ChangeSet) async throws {
+        var chain: [String: [EntityHeads.Head]] = [:]
+        for write in changes.writes {
+            let (kind, id, body): (EntityKind, String, JSONObject?)
+            switch write {
+            case .insert(let e), .update(let e): (kind, id, body) = (e.kind, e.id, Materialize.body(of: e))
+            case .delete(let k, let i): (kind, id, body) = (k, i, nil)
+            }
+            var heads = chain[id]
+            if heads == nil { heads = try await store.heads(kind, id: id)?.heads ?? [] }
+            let signed = signer.revision(kind: kind, entityID: id, parents: heads!.map { ($0.id, $0.vector) }, body: body)
+            changes.revisions.append(RevisionWrite(signed: signed, expectedHeads: heads!.map(\.id)))
+            chain[id] = [.init(id: signed.id, vector: signed.revision.versionVector)]
+        }
     }
 
     /// Plans and commits `operations` as one transaction. Throws `CatalogError` and writes
@@ -203,7 +244,21 @@ public struct Catalog: Sendable {
             throw CatalogError(status, message, issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
         }
         do {
-            try await store.commit(plan.changes)
+            // A concurrent write to the same entity moves its heads between planning and
+            // commit: plan again on the new heads, unless the client pinned a version.
+            var attempt = 0
+            while true {
+                do {
+                    try await store.commit(plan.changes)
+                    break
+                } catch StoreError.stale(let kind, let id) where attempt < 5 && !operations.contains(where: { $0.ifMatch != nil }) {
+                    attempt += 1
+                    plan = try await self.plan(operations, path: path)
+                    if let status = plan.status {
+                        throw CatalogError(status, plan.issues.first?.msg ?? "\(kind.title) \(id) changed", issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
+                    }
+                }
+            }
         } catch let error as StoreError {
             let (status, message, index): (CatalogError.Status, String, Int?)
             switch error {
@@ -225,8 +280,16 @@ public struct Catalog: Sendable {
                 index = nil
             case .unavailable:
                 throw error
+            case .stale(let kind, let id):
+                status = .preconditionFailed
+                message = "\(kind.title) \(id) changed while this write was prepared; fetch it again and reapply your change"
+                index = nil
+            case .rejected(let why):
+                status = .badRequest
+                message = "Revision rejected: \(why.reason)"
+                index = nil
             }
-            plan.issues = [ValidationIssue(loc: index.map(path) ?? [], msg: message, type: status == .notFound ? "not_found" : "conflict")]
+            plan.issues = [ValidationIssue(loc: index.map(path) ?? [], msg: message, type: status == .notFound ? "not_found" : status == .preconditionFailed ? "precondition_failed" : "conflict")]
             throw CatalogError(status, message, issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
         }
         return plan

@@ -31,6 +31,30 @@ public protocol ContentStore: Sendable {
     func count(_ kind: EntityKind) async throws -> Int
     func commit(_ changes: ChangeSet) async throws
     func close() async throws
+
+    // MARK: Revisions
+
+    /// An entity's open heads and conflict; nil when it has no revisions.
+    func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads?
+    /// An entity's revisions, newest first, before a store sequence (paging).
+    func revisions(ofEntity id: String, beforeSequence: Int64?, limit: Int) async throws -> [StoredRevision]
+    func revision(_ id: RevisionID) async throws -> StoredRevision?
+    /// Which of `ids` the store holds.
+    func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID>
+    /// Every revision after a store sequence, oldest first (export, change feeds).
+    func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision]
+    func revisionCount() async throws -> Int
+    /// The latest HLC among stored revisions (the clock resumes after it).
+    func latestHLC() async throws -> HLC
+    /// Entities with an open conflict, in store order.
+    func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [EntityHeads]
+    /// Stores revisions made elsewhere (import, federation) and brings the affected entities'
+    /// views, heads and conflicts up to date through the merge engine. All or nothing;
+    /// revisions already held are skipped.
+    func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary
+    /// Small durable settings of the node's data (its actor id).
+    func nodeState(_ key: String) async throws -> String?
+    func setNodeState(_ key: String, _ value: String) async throws
 }
 
 extension ContentStore {
@@ -154,10 +178,24 @@ public struct ChangeSet: Sendable {
 
     public var writes: [Write]
     public var requirements: [Requirement]
+    /// The signed revisions of these writes, in order; each applies only if its entity's heads
+    /// are still `expectedHeads` (else `StoreError.stale`).
+    public var revisions: [RevisionWrite]
 
-    public init(writes: [Write] = [], requirements: [Requirement] = []) {
+    public init(writes: [Write] = [], requirements: [Requirement] = [], revisions: [RevisionWrite] = []) {
         self.writes = writes
         self.requirements = requirements
+        self.revisions = revisions
+    }
+}
+
+/// A local revision and the heads it was based on (its parents, sorted).
+public struct RevisionWrite: Sendable {
+    public var signed: SignedRevision
+    public var expectedHeads: [RevisionID]
+    public init(signed: SignedRevision, expectedHeads: [RevisionID]) {
+        self.signed = signed
+        self.expectedHeads = expectedHeads.sorted()
     }
 }
 
@@ -168,6 +206,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingReference(Reference)
     case stillReferenced(thingID: String)
     case unavailable(String)
+    /// The entity's heads moved since the write was planned (a concurrent write).
+    case stale(EntityKind, String)
+    /// A revision from elsewhere failed a check (parents, vector, kind).
+    case rejected(RevisionError)
 
     public var description: String {
         switch self {
@@ -176,6 +218,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .missingReference(let ref): "\(ref.kind.title) \(ref.id) (\(ref.field)) not found"
         case .stillReferenced(let thingID): "thing \(thingID) is still referenced"
         case .unavailable(let why): why
+        case .stale(let kind, let id): "\(kind.title) \(id) changed while this write was prepared"
+        case .rejected(let error): "revision rejected: \(error)"
         }
     }
 }

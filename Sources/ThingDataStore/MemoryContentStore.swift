@@ -9,6 +9,24 @@ public actor MemoryContentStore: ContentStore {
     }
     var rows: [String: Row] = [:]
     var nextSequence: Int64 = 1
+    var log = RevisionLog()
+    var state: [String: String] = [:]
+
+    /// Revisions and heads, copied on write so a failed commit leaves nothing behind.
+    struct RevisionLog {
+        var stored: [RevisionID: StoredRevision] = [:]
+        var decoded: [RevisionID: SignedRevision] = [:]
+        var byEntity: [String: [RevisionID]] = [:]
+        var heads: [String: EntityHeads] = [:]
+        var nextSequence: Int64 = 1
+
+        mutating func insert(_ r: SignedRevision) {
+            stored[r.id] = StoredRevision(sequence: nextSequence, bytes: r.bytes)
+            decoded[r.id] = r
+            byEntity[r.revision.entityID, default: []].append(r.id)
+            nextSequence += 1
+        }
+    }
 
     public init() {}
 
@@ -79,6 +97,13 @@ public actor MemoryContentStore: ContentStore {
     public func commit(_ changes: ChangeSet) async throws {
         var staged = rows
         var sequence = nextSequence
+        var stagedLog = log
+        for w in changes.revisions {
+            let r = w.signed.revision
+            guard (stagedLog.heads[r.entityID]?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
+            stagedLog.insert(w.signed)
+            stagedLog.heads[r.entityID] = EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)
+        }
         for write in changes.writes {
             switch write {
             case .insert(let e):
@@ -108,5 +133,73 @@ public actor MemoryContentStore: ContentStore {
         }
         rows = staged
         nextSequence = sequence
+        log = stagedLog
+    }
+
+    // MARK: Revisions
+
+    public func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
+        log.heads[id.lowercased()].flatMap { $0.kind == kind ? $0 : nil }
+    }
+
+    public func revisions(ofEntity id: String, beforeSequence: Int64?, limit: Int) async throws -> [StoredRevision] {
+        let all = (log.byEntity[id.lowercased()] ?? []).compactMap { log.stored[$0] }.filter { beforeSequence == nil || $0.sequence < beforeSequence! }
+        return Array(all.sorted { $0.sequence > $1.sequence }.prefix(limit))
+    }
+
+    public func revision(_ id: RevisionID) async throws -> StoredRevision? { log.stored[id] }
+
+    public func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID> { Set(ids.filter { log.stored[$0] != nil }) }
+
+    public func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision] {
+        Array(log.stored.values.filter { $0.sequence > afterSequence }.sorted { $0.sequence < $1.sequence }.prefix(limit))
+    }
+
+    public func revisionCount() async throws -> Int { log.stored.count }
+    public func latestHLC() async throws -> HLC { log.decoded.values.map(\.revision.hlc).max() ?? HLC(wall: 0) }
+
+    public func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [EntityHeads] {
+        Array(log.heads.values.filter { $0.conflict != nil && (kind == nil || $0.kind == kind) }.sorted { $0.entityID < $1.entityID }.dropFirst(offset).prefix(limit))
+    }
+
+    public func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary {
+        let ledger = MemoryLedger(log: log, rows: rows, nextSequence: nextSequence)
+        let summary = try await Ingest.apply(revisions, ledger: ledger, now: Timestamp(microsecondsSinceEpoch: 0))
+        log = ledger.log
+        rows = ledger.rows
+        nextSequence = ledger.nextSequence
+        return summary
+    }
+
+    public func nodeState(_ key: String) async throws -> String? { state[key] }
+    public func setNodeState(_ key: String, _ value: String) async throws { state[key] = value }
+}
+
+/// The memory store's ledger: a private copy, kept only if the whole ingest succeeds. Used by
+/// one call on the store's actor at a time, never shared.
+final class MemoryLedger: RevisionLedger, @unchecked Sendable {
+    var log: MemoryContentStore.RevisionLog
+    var rows: [String: MemoryContentStore.Row]
+    var nextSequence: Int64
+
+    init(log: MemoryContentStore.RevisionLog, rows: [String: MemoryContentStore.Row], nextSequence: Int64) {
+        self.log = log
+        self.rows = rows
+        self.nextSequence = nextSequence
+    }
+
+    func known(_ ids: [RevisionID]) async throws -> Set<RevisionID> { Set(ids.filter { log.stored[$0] != nil }) }
+    func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws { for r in revisions { log.insert(r) } }
+    func all(ofEntity id: String) async throws -> [SignedRevision] { (log.byEntity[id] ?? []).compactMap { log.decoded[$0] } }
+    func heads(ofEntity id: String) async throws -> EntityHeads? { log.heads[id] }
+    func setHeads(_ heads: EntityHeads) async throws { log.heads[heads.entityID] = heads }
+    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws {
+        guard let entity else {
+            rows[id] = nil
+            return
+        }
+        let sequence = rows[id]?.sequence ?? nextSequence
+        if rows[id] == nil { nextSequence += 1 }
+        rows[id] = MemoryContentStore.Row(entity: entity, sequence: sequence, index: EntityIndex(entity))
     }
 }

@@ -14,8 +14,12 @@ public struct Operation: Sendable {
     public var body: JSONValue?
     /// Delete also removes the stories and guides that point at a thing.
     public var cascade: Bool
+    /// For update, patch and delete: the entity tag the client last saw (`If-Match`); the
+    /// write fails with 412 if the entity's heads have moved since.
+    public var ifMatch: String?
 
-    public init(_ verb: Verb, _ kind: EntityKind, id: String? = nil, ref: String? = nil, body: JSONValue? = nil, cascade: Bool = false) {
+    public init(_ verb: Verb, _ kind: EntityKind, id: String? = nil, ref: String? = nil, body: JSONValue? = nil, cascade: Bool = false, ifMatch: String? = nil) {
+        self.ifMatch = ifMatch
         self.verb = verb
         self.kind = kind
         self.id = id

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ThingDataCore
 import ThingDataServer
+import ThingDataSigning
 import ThingDataStore
 
 @main
@@ -55,6 +56,19 @@ struct NodeOptions: ParsableArguments {
     }
 
     /// Makes the data directory (0700) when it is missing.
+    /// The node key in the data directory, made on first use. A key others can read stops the
+    /// node with exit status 78 (EX_CONFIG) and says how to fix it.
+    static func loadKey(_ dataDirectory: String, logger: Logger) throws -> NodeKey {
+        do {
+            let (key, created) = try KeyFile.loadOrCreate(directory: dataDirectory, now: Timestamp.now())
+            if created { logger.notice("Created a node key", metadata: ["node_id": "\(key.nodeID.longForm)", "file": "\(dataDirectory)/\(KeyFile.name)"]) }
+            return key
+        } catch let error as KeyFile.Failure {
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+
     static func prepareDataDirectory(_ path: String) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -94,8 +108,11 @@ struct Serve: AsyncParsableCommand {
             "address": "\(config.host):\(config.port)",
         ])
         do {
+            let key = try NodeOptions.loadKey(config.dataDirectory, logger: logger)
             try await withContentStore(config.storeLocation, logger: logger, maxConnections: config.databasePoolSize) { store in
-                try await runNode(configuration: config, store: store, logger: logger)
+                let catalog = try await Catalog.open(store: store, key: key)
+                logger.notice("Node identity", metadata: ["node_id": "\(key.nodeID.longForm)", "actor": "\(catalog.signer.actor)"])
+                try await runNode(configuration: config, catalog: catalog, logger: logger)
             }
         } catch let error as StoreError {
             logger.critical("The node cannot start", metadata: ["reason": "\(error)"])
@@ -121,13 +138,18 @@ struct Init: AsyncParsableCommand {
             FileManager.default.createFile(atPath: file, contents: Data(JSONSerializer.serialize(body)), attributes: [.posixPermissions: 0o600])
             wroteConfig = true
         }
-        try await withContentStore(config.storeLocation, logger: logger) { store in try await store.ping() }
+        let key = try NodeOptions.loadKey(config.dataDirectory, logger: logger)
+        let actor = try await withContentStore(config.storeLocation, logger: logger) { store in try await Catalog.open(store: store, key: key).signer.actor }
         if json {
-            print(JSONSerializer.string(["data_dir": .string(config.dataDirectory), "config_file": .string(file), "config_written": .bool(wroteConfig), "store": .string(config.storeLocation.description)]))
+            print(JSONSerializer.string([
+                "data_dir": .string(config.dataDirectory), "config_file": .string(file), "config_written": .bool(wroteConfig), "store": .string(config.storeLocation.description),
+                "node_id": .string(key.nodeID.longForm), "actor": .string(actor),
+            ]))
         } else {
             print("Data directory: \(config.dataDirectory)")
             print("Config file:    \(file)\(wroteConfig ? " (created)" : " (kept)")")
             print("Store:          \(config.storeLocation) (migrated)")
+            print("Node id:        \(key.nodeID.longForm) (key in \(config.dataDirectory)/\(KeyFile.name), mode 0600)")
             print("Start the node with: thingdata serve --data-dir \(config.dataDirectory)")
         }
     }
@@ -153,7 +175,7 @@ struct SampleDataCommand: AsyncParsableCommand {
         let logger = NodeOptions.bootstrapLogging(.warning)
         let interactive = isatty(STDERR_FILENO) == 1 && !json
         let added = try await withContentStore(config.storeLocation, logger: logger) { store in
-            try await SampleData.load(count: count, into: Catalog(store: store)) { done, total, _ in
+            try await SampleData.load(count: count, into: try await Catalog.open(store: store, key: try NodeOptions.loadKey(config.dataDirectory, logger: logger))) { done, total, _ in
                 if interactive && (done % 10 == 0 || done == total) {
                     let width = 30
                     let filled = width * done / total

@@ -7,6 +7,7 @@ import Testing
 import ThingDataCore
 import ThingDataServer
 import ThingDataStore
+import ThingDataSigning
 
 /// HTTP tests at two depths, as Hummingbird's own: through the router (no sockets) on the
 /// in-memory store, and through a live server on SQLite.
@@ -30,7 +31,7 @@ import ThingDataStore
         let config = settings
         let location: StoreLocation = sqlite ? .sqlite(path: dir + "/t.sqlite") : .memory
         try await withContentStore(location, logger: Self.logger) { store in
-            let app = buildApplication(configuration: config, store: store, logger: Self.logger)
+            let app = buildApplication(configuration: config, catalog: try await Catalog.open(store: store, key: .generate()), logger: Self.logger)
             try await app.test(setup) { client in try await body(client) }
         }
     }

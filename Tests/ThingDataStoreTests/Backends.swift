@@ -3,6 +3,7 @@ import Logging
 import PostgresKit
 import Testing
 import ThingDataCore
+import ThingDataSigning
 @testable import ThingDataStore
 
 /// The backends the conformance suite runs on. PostgreSQL needs THINGDATA_TEST_POSTGRES_URL
@@ -32,15 +33,15 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     func withCatalog<T: Sendable>(_ body: @Sendable (Catalog) async throws -> T) async throws -> T {
         switch self {
         case .memory:
-            return try await body(Catalog(store: MemoryContentStore()))
+            return try await body(try await Catalog.open(store: MemoryContentStore(), key: .generate()))
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
-            return try await withContentStore(.sqlite(path: dir.appendingPathComponent("t.sqlite").path), logger: Self.logger) { try await body(Catalog(store: $0)) }
+            return try await withContentStore(.sqlite(path: dir.appendingPathComponent("t.sqlite").path), logger: Self.logger) { try await body(try await Catalog.open(store: $0, key: .generate())) }
         case .postgres:
             let url = try await Self.freshPostgresDatabase()
-            return try await withContentStore(.postgres(url: url), logger: Self.logger, maxConnections: 4) { try await body(Catalog(store: $0)) }
+            return try await withContentStore(.postgres(url: url), logger: Self.logger, maxConnections: 4) { try await body(try await Catalog.open(store: $0, key: .generate())) }
         }
     }
 

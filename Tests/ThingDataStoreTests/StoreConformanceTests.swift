@@ -1,6 +1,7 @@
 import Testing
 import ThingDataCore
 import ThingDataStore
+import ThingDataSigning
 
 /// One suite, every backend: the stores must be indistinguishable through the catalog.
 @Suite struct StoreConformanceTests {
@@ -181,7 +182,7 @@ import ThingDataStore
         try? FileManagerShim.mkdir(dir)
         let path = dir + "/t.sqlite"
         let id = try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
-            try await Catalog(store: store).apply(Operation(.create, .thing, body: Sample.thing("Radio")))!.id
+            try await Catalog.open(store: store, key: .generate()).apply(Operation(.create, .thing, body: Sample.thing("Radio")))!.id
         }
         try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
             try await store.migrate()

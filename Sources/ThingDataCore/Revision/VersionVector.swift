@@ -130,3 +130,19 @@ public struct HLC: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var description: String { "\(wall).\(logical)" }
     public var timestamp: Timestamp { Timestamp(microsecondsSinceEpoch: wall * 1000) }
 }
+
+extension VersionVector {
+    /// Whether this vector can follow `parents`: exactly one actor one step past the parents'
+    /// maximum, every other actor at that maximum, and an actor missing only where pruning
+    /// (`maxActors`) dropped it.
+    public func isValidSuccessor(of parents: [VersionVector]) -> Bool {
+        let m = parents.reduce(VersionVector()) { $0.merged(with: $1) }
+        var stepped = 0
+        for (actor, n) in counters {
+            if n == m[actor] + 1 { stepped += 1 } else if n != m[actor] { return false }
+        }
+        guard stepped == 1 else { return false }
+        let missing = m.counters.keys.contains { counters[$0] == nil }
+        return !missing || counters.count == VersionVector.maxActors
+    }
+}

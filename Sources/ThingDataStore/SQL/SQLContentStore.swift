@@ -285,6 +285,7 @@ struct SQLContentStore: ContentStore {
                 }
             }
         }
+        for changes in group { try await applyRevisions(changes.revisions, flavor: flavor, db) }
         for changes in group {
             for requirement in changes.requirements {
                 switch requirement {

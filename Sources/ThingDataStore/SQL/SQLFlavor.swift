@@ -52,7 +52,8 @@ public enum SQLFlavor: String, Sendable {
                         INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (new.seq, new.kind, new.type, new.category, new.search_doc);
                     END
                     """,
-                ])
+                ]),
+                (2, Self.revisionTables(sequence: "INTEGER PRIMARY KEY AUTOINCREMENT")),
             ]
         case .postgres:
             return [
@@ -77,9 +78,43 @@ public enum SQLFlavor: String, Sendable {
                     // list that every search must scan until the next vacuum.
                     "CREATE INDEX entities_search ON entities USING GIN (search) WITH (fastupdate = off)",
                     "CREATE INDEX entities_body ON entities USING GIN (body jsonb_path_ops)",
-                ])
+                ]),
+                (2, Self.revisionTables(sequence: "BIGSERIAL PRIMARY KEY")),
             ]
         }
+    }
+
+    /// Version 2: signed revisions (append-only, verbatim bytes), each entity's heads and
+    /// open conflict, and the node's small durable state (its actor id).
+    static func revisionTables(sequence: String) -> [String] {
+        [
+            """
+            CREATE TABLE revisions (
+                seq \(sequence),
+                id TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                entity_id TEXT NOT NULL,
+                author TEXT NOT NULL,
+                hlc_wall BIGINT NOT NULL,
+                hlc_logical BIGINT NOT NULL,
+                tombstone BOOLEAN NOT NULL,
+                bytes TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX revisions_entity ON revisions(entity_id, seq)",
+            """
+            CREATE TABLE entity_heads (
+                entity_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                heads TEXT NOT NULL,
+                deleted BOOLEAN NOT NULL,
+                conflict TEXT
+            )
+            """,
+            "CREATE INDEX entity_heads_conflicts ON entity_heads(kind) WHERE conflict IS NOT NULL",
+            "CREATE TABLE node_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ]
     }
 
     /// The filter columns' indexes, the same on both backends. Partial where a column is NULL

@@ -1,0 +1,182 @@
+public import ThingDataCore
+public import ThingDataSigning
+import Foundation
+
+extension Catalog {
+    /// The catalog of a node: its key signs, its data's actor id (made on first use) counts.
+    public static func open(store: any ContentStore, key: NodeKey) async throws -> Catalog {
+        let actor: String
+        if let saved = try await store.nodeState("actor") {
+            actor = saved
+        } else {
+            var rng = SystemRandomNumberGenerator()
+            actor = ActorID.make(random: &rng)
+            try await store.setNodeState("actor", actor)
+            try await store.setNodeState("actor_started_at", Timestamp.now().description)
+        }
+        // The clock resumes after the newest revision this store holds.
+        let last = try await store.latestHLC()
+        let signer = RevisionSigner(key: key, actor: actor, lastHLC: last, wallClock: { Int64(Date().timeIntervalSince1970 * 1000) })
+        return Catalog(store: store, signer: signer)
+    }
+
+    /// The keys this node accepts: derivation from node ids, its own rotations, and the
+    /// rotations it has imported.
+    public func keyBook() async throws -> KeyBook {
+        var book = KeyBook()
+        try book.add(signer.key.rotations)
+        if let text = try await store.nodeState("key_rotations"), case .array(let list)? = try? JSONParser.parse(Array(text.utf8)) {
+            try book.add(list.compactMap { try? KeyRotation(json: $0) })
+        }
+        return book
+    }
+
+    /// Remembers rotation statements (from a bundle or a peer) after checking them.
+    public func learn(rotations: [KeyRotation]) async throws {
+        guard !rotations.isEmpty else { return }
+        var book = try await keyBook()
+        try book.add(rotations)
+        var list: [JSONValue] = []
+        if let text = try await store.nodeState("key_rotations"), case .array(let existing)? = try? JSONParser.parse(Array(text.utf8)) { list = existing }
+        for r in rotations where !list.contains(r.json) { list.append(r.json) }
+        try await store.setNodeState("key_rotations", String(decoding: CanonicalJSON.encode(.array(list)), as: UTF8.self))
+    }
+
+    // MARK: Versions
+
+    /// The entity tag of an entity's current version; nil if it has no revisions.
+    public func etag(_ kind: EntityKind, id: String) async throws -> String? {
+        try await store.heads(kind, id: id)?.etag
+    }
+
+    func revisionSummary(_ s: SignedRevision, keys: KeyBook, parentBody: JSONObject??) -> JSONObject {
+        let r = s.revision
+        var o: JSONObject = ["id": .string(s.id), "parents": .array(r.parents.map { .string($0) })]
+        o["operation"] = .string(r.isTombstone ? "delete" : r.parents.isEmpty ? "create" : "update")
+        o["author"] = ["node_id": .string(r.author.nodeID.longForm), "short_id": .string(r.author.nodeID.short), "public_key": .string(Base64URL.encode(r.author.publicKey))]
+        o["time"] = .string(r.hlc.timestamp.description)
+        o["hlc"] = r.hlc.json
+        o["version_vector"] = r.versionVector.json
+        do {
+            try s.verify(keys: keys)
+            o["signature"] = "valid"
+        } catch {
+            o["signature"] = .string("invalid: \(error.reason)")
+        }
+        if let parentBody {
+            o["changed_fields"] = .array(JSONDiff.changedFields(from: parentBody, to: r.body).map { .string($0) })
+        }
+        return o
+    }
+
+    /// Revisions of an entity, newest first, with who, when and what changed.
+    public func history(_ kind: EntityKind, id: String, limit: Int, before: Int64?) async throws -> (items: [JSONValue], next: Int64?) {
+        guard try await store.heads(kind, id: id) != nil else { throw Self.notFound(kind, id) }
+        let page = try await store.revisions(ofEntity: id, beforeSequence: before, limit: limit)
+        let keys = try await keyBook()
+        var items: [JSONValue] = []
+        for stored in page {
+            let s = try stored.decoded()
+            var parentBody: JSONObject?? = .some(nil)
+            if let p = s.revision.parents.first {
+                parentBody = try await store.revision(p).map { try $0.decoded().revision.body }
+            }
+            items.append(.object(revisionSummary(s, keys: keys, parentBody: parentBody)))
+        }
+        return (items, page.count == limit ? page.last?.sequence : nil)
+    }
+
+    func storedRevision(_ kind: EntityKind, id: String, rev: String) async throws -> SignedRevision {
+        guard let stored = try await store.revision(rev.lowercased()), case let s = try stored.decoded(), s.revision.entityID == id.lowercased(), s.revision.kind == kind else {
+            throw CatalogError(.notFound, "\(kind.title) \(id) has no revision \(rev)")
+        }
+        return s
+    }
+
+    /// One revision in full: its summary, its body (null for a delete) and its signed form.
+    public func revision(_ kind: EntityKind, id: String, rev: String) async throws -> JSONValue {
+        let s = try await storedRevision(kind, id: id, rev: rev)
+        var o = revisionSummary(s, keys: try await keyBook(), parentBody: nil)
+        o["kind"] = .string(kind.rawValue)
+        o["entity_id"] = .string(s.revision.entityID)
+        o["body"] = s.revision.body.map(JSONValue.object) ?? .null
+        o["signed"] = try JSONParser.parse(s.bytes)
+        return .object(o)
+    }
+
+    /// Field-level changes from one revision to another (`to` defaults to the current view's
+    /// single head, `from` to `to`'s first parent).
+    public func diff(_ kind: EntityKind, id: String, from: String?, to: String?) async throws -> JSONValue {
+        guard let heads = try await store.heads(kind, id: id) else { throw Self.notFound(kind, id) }
+        guard let toID = to ?? (heads.heads.count == 1 ? heads.heads[0].id : nil) else {
+            throw CatalogError(.badRequest, "\(kind.title) \(id) has \(heads.heads.count) heads; name the revision to compare with `to`")
+        }
+        let target = try await storedRevision(kind, id: id, rev: toID)
+        let fromID = from ?? target.revision.parents.first
+        var source: SignedRevision?
+        if let fromID { source = try await storedRevision(kind, id: id, rev: fromID) }
+        let changes = JSONDiff.changes(from: source?.revision.body.map(JSONValue.object), to: target.revision.body.map(JSONValue.object))
+        return ["from": fromID.map { .string($0) } ?? .null, "to": .string(target.id), "changes": .array(changes.map(\.json))]
+    }
+
+    // MARK: Conflicts
+
+    public func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [JSONValue] {
+        try await store.conflicts(kind: kind, limit: limit, offset: offset).map { h in
+            let c = h.conflict ?? .null
+            return [
+                "kind": .string(h.kind.rawValue), "id": .string(h.entityID), "etag": .string(h.etag),
+                "heads": .array(h.heads.map { .string($0.id) }), "fields": .int(Int64(c["fields"]?.arrayValue?.count ?? 0)),
+                "deleted_by": c["deleted_by"] ?? [], "overflow": c["overflow"] ?? [],
+            ]
+        }
+    }
+
+    /// The base, each side, the provisional winner (the current view) and the differences.
+    public func conflict(_ kind: EntityKind, id: String) async throws -> JSONValue {
+        guard let h = try await store.heads(kind, id: id) else { throw Self.notFound(kind, id) }
+        guard let c = h.conflict else { throw CatalogError(.notFound, "\(kind.title) \(id) has no open conflict") }
+        let keys = try await keyBook()
+        var sides: [JSONValue] = []
+        for head in c["heads"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+            let s = try await storedRevision(kind, id: id, rev: head)
+            var o = revisionSummary(s, keys: keys, parentBody: nil)
+            o["body"] = s.revision.body.map(JSONValue.object) ?? .null
+            sides.append(.object(o))
+        }
+        var base: JSONValue = .null
+        if let b = c["base"]?.stringValue {
+            let s = try await storedRevision(kind, id: id, rev: b)
+            var o = revisionSummary(s, keys: keys, parentBody: nil)
+            o["body"] = s.revision.body.map(JSONValue.object) ?? .null
+            base = .object(o)
+        }
+        let view = try await store.entity(kind, id: id)
+        return [
+            "kind": .string(kind.rawValue), "id": .string(id.lowercased()), "etag": .string(h.etag),
+            "base": base, "sides": .array(sides),
+            "provisional": view.map { $0.rendered() } ?? .null,
+            "winner": c["heads"]?.arrayValue?.first ?? .null,
+            "fields": c["fields"] ?? [], "deleted_by": c["deleted_by"] ?? [], "overflow": c["overflow"] ?? [],
+        ]
+    }
+
+    /// Closes a conflict with a revision whose parents are all the heads: either one side's
+    /// content (`{"choose": REV}`; choosing a delete deletes) or a merged body.
+    public func resolve(_ kind: EntityKind, id: String, with request: JSONValue) async throws -> Entity? {
+        guard let h = try await store.heads(kind, id: id) else { throw Self.notFound(kind, id) }
+        guard h.conflict != nil else { throw CatalogError(.conflict, "\(kind.title) \(id) has no open conflict to resolve") }
+        guard case .object(let o) = request else { throw CatalogError(.badRequest, "Send {\"choose\": REVISION_ID} or the merged body") }
+        var body: JSONValue = request
+        if o.count == 1, let chosen = o["choose"] {
+            guard let rev = chosen.stringValue else { throw CatalogError(.badRequest, "choose must be a revision id") }
+            let s = try await storedRevision(kind, id: id, rev: rev)
+            guard var b = s.revision.body else {
+                return try await apply(Operation(.delete, kind, id: id, cascade: kind == .thing, ifMatch: h.etag))
+            }
+            for f in ["created_at", "updated_at", "version"] { b[f] = nil }
+            body = .object(b)
+        }
+        return try await apply(Operation(.update, kind, id: id, body: body, ifMatch: h.etag))
+    }
+}

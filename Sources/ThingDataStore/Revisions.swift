@@ -1,0 +1,174 @@
+public import ThingDataCore
+
+/// An entity's open heads (with their vectors), whether its view is deleted, and its open conflict.
+public struct EntityHeads: Sendable {
+    public struct Head: Sendable, Hashable {
+        public var id: RevisionID
+        public var vector: VersionVector
+        public init(id: RevisionID, vector: VersionVector) {
+            self.id = id
+            self.vector = vector
+        }
+    }
+    public var kind: EntityKind
+    public var entityID: String
+    /// Sorted by id.
+    public var heads: [Head]
+    public var deleted: Bool
+    /// `EntityConflict.json`, when the heads disagree.
+    public var conflict: JSONValue?
+
+    public init(kind: EntityKind, entityID: String, heads: [Head], deleted: Bool, conflict: JSONValue?) {
+        self.kind = kind
+        self.entityID = entityID
+        self.heads = heads.sorted { $0.id < $1.id }
+        self.deleted = deleted
+        self.conflict = conflict
+    }
+
+    /// The HTTP entity tag: the head's id, or with several heads a digest of all of them.
+    public var etag: String {
+        heads.count == 1 ? heads[0].id : "h-" + ContentHash.sha256Hex(Array(heads.map(\.id).joined(separator: ",").utf8))
+    }
+
+    var headsJSON: String {
+        String(decoding: CanonicalJSON.encode(.array(heads.map { ["id": .string($0.id), "vv": $0.vector.json] })), as: UTF8.self)
+    }
+
+    static func heads(fromJSON text: String) -> [Head] {
+        guard case .array(let a)? = try? JSONParser.parse(Array(text.utf8)) else { return [] }
+        return a.compactMap { h in
+            guard let id = h["id"]?.stringValue, let vv = h["vv"].flatMap(VersionVector.init(json:)) else { return nil }
+            return Head(id: id, vector: vv)
+        }
+    }
+}
+
+/// A revision as stored: its verbatim bytes and its place in this store's order.
+public struct StoredRevision: Sendable {
+    public var sequence: Int64
+    public var bytes: [UInt8]
+    public init(sequence: Int64, bytes: [UInt8]) {
+        self.sequence = sequence
+        self.bytes = bytes
+    }
+    /// Stored bytes were checked on the way in; a failure here means a damaged store.
+    public func decoded() throws -> SignedRevision {
+        do { return try SignedRevision.decode(bytes) } catch { throw StoreError.unavailable("stored revision \(sequence) is damaged: \(error)") }
+    }
+}
+
+public struct IngestSummary: Sendable, Equatable {
+    /// New revisions stored.
+    public var stored = 0
+    /// Revisions already held (idempotent re-delivery).
+    public var duplicates = 0
+    /// Entities whose view changed.
+    public var entities = 0
+    /// Entities left with an open conflict.
+    public var conflicts = 0
+    public init() {}
+}
+
+/// What the shared ingest needs from a store, inside one transaction.
+protocol RevisionLedger {
+    func known(_ ids: [RevisionID]) async throws -> Set<RevisionID>
+    func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws
+    /// Every stored revision of an entity.
+    func all(ofEntity id: String) async throws -> [SignedRevision]
+    func heads(ofEntity id: String) async throws -> EntityHeads?
+    func setHeads(_ heads: EntityHeads) async throws
+    /// Writes the entity's row (insert or replace), or removes it (nil view).
+    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws
+}
+
+enum Ingest {
+    /// Checks a batch against the store and applies it (see `ContentStore.ingest`).
+    static func apply(_ batch: [SignedRevision], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
+        var summary = IngestSummary()
+        var fresh: [SignedRevision] = []
+        var seen = Set<RevisionID>()
+        let known = try await ledger.known(batch.map(\.id))
+        for r in batch where seen.insert(r.id).inserted {
+            if known.contains(r.id) { summary.duplicates += 1 } else { fresh.append(r) }
+        }
+        summary.duplicates += batch.count - seen.count
+        guard !fresh.isEmpty else { return summary }
+        // Parents must be held or come in this batch; vectors must follow from the parents'.
+        let batchByID = Dictionary(fresh.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let parentIDs = Set(fresh.flatMap(\.revision.parents)).subtracting(batchByID.keys)
+        let held = try await ledger.known(Array(parentIDs))
+        if let missing = parentIDs.subtracting(held).sorted().first {
+            throw StoreError.rejected(RevisionError(.missingParent, "parent \(missing) is neither stored nor in this batch"))
+        }
+        var byEntity: [String: [SignedRevision]] = [:]
+        var order: [String] = []
+        for r in fresh {
+            if byEntity[r.revision.entityID] == nil { order.append(r.revision.entityID) }
+            byEntity[r.revision.entityID, default: []].append(r)
+        }
+        try await ledger.insert(fresh, receivedAt: now)
+        for entityID in order {
+            let incoming = byEntity[entityID]!
+            let kind = incoming[0].revision.kind
+            let current = try await ledger.heads(ofEntity: entityID)
+            if let current, current.kind != kind {
+                throw StoreError.rejected(RevisionError(.malformed, "entity \(entityID) is a \(current.kind.rawValue), not a \(kind.rawValue)"))
+            }
+            let all = try await ledger.all(ofEntity: entityID)
+            let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for r in incoming {
+                guard r.revision.kind == kind else { throw StoreError.rejected(RevisionError(.malformed, "revisions of \(entityID) disagree on its kind")) }
+                var parentVectors: [VersionVector] = []
+                for p in r.revision.parents {
+                    guard let parent = byID[p], parent.revision.entityID == entityID else {
+                        throw StoreError.rejected(RevisionError(.missingParent, "parent \(p) of \(r.id) is not a revision of entity \(entityID)"))
+                    }
+                    parentVectors.append(parent.revision.versionVector)
+                }
+                guard r.revision.versionVector.isValidSuccessor(of: parentVectors) else {
+                    throw StoreError.rejected(RevisionError(.vectorRegression, "the version vector of \(r.id) does not follow from its parents' (one actor one step ahead, the rest their maximum)"))
+                }
+            }
+            let result = MergeEngine.merge(all.map { .init(id: $0.id, revision: $0.revision) })
+            let heads = result.heads.map { EntityHeads.Head(id: $0, vector: byID[$0]!.revision.versionVector) }
+            try await ledger.setHeads(EntityHeads(kind: kind, entityID: entityID, heads: heads, deleted: result.view == nil, conflict: result.conflict?.json))
+            try await ledger.materialize(kind, id: entityID, entity: result.view.map { Materialize.entity(kind, id: entityID, view: $0) })
+            summary.entities += 1
+            if result.conflict != nil { summary.conflicts += 1 }
+        }
+        summary.stored = fresh.count
+        return summary
+    }
+}
+
+/// Between entities and revision bodies.
+public enum Materialize {
+    /// A revision body: the stored fields plus the timestamps.
+    public static func body(of e: Entity) -> JSONObject {
+        var b = e.body
+        b["created_at"] = .string(e.createdAt.description)
+        b["updated_at"] = e.updatedAt.map { .string($0.description) } ?? .null
+        return b
+    }
+
+    /// The entity a merged view describes. The view is normalized as a write would be (so a
+    /// float stays a float after its canonical form wrote `20`), keeping it as is if it does
+    /// not validate.
+    public static func entity(_ kind: EntityKind, id: String, view: JSONObject) -> Entity {
+        var body = view
+        let created = body["created_at"]?.stringValue.flatMap(Timestamp.init(iso8601:)) ?? Timestamp(microsecondsSinceEpoch: 0)
+        let updated = body["updated_at"]?.stringValue.flatMap(Timestamp.init(iso8601:))
+        body["created_at"] = nil
+        body["updated_at"] = nil
+        let version = body["version"]
+        if kind == .story { body["version"] = nil }
+        if var normalized = try? ContentRules.normalize(kind, .object(body)) {
+            if kind == .story, let version { normalized["version"] = version }
+            body = normalized
+        } else if kind == .story, let version {
+            body["version"] = version
+        }
+        return Entity(kind: kind, id: id, body: body, createdAt: created, updatedAt: updated)
+    }
+}

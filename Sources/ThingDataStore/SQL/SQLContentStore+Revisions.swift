@@ -1,0 +1,138 @@
+import SQLKit
+public import ThingDataCore
+
+extension SQLContentStore {
+    func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
+        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased()) }.flatMap { $0.kind == kind ? $0 : nil }
+    }
+
+    static func storedRevisions(_ rows: [any SQLRow]) throws -> [StoredRevision] {
+        try rows.map { StoredRevision(sequence: try $0.decode(column: "seq", as: Int64.self), bytes: Array(try $0.decode(column: "bytes", as: String.self).utf8)) }
+    }
+
+    func revisions(ofEntity id: String, beforeSequence: Int64?, limit: Int) async throws -> [StoredRevision] {
+        let before: SQLQueryString = beforeSequence.map { " AND seq < \(bind: $0)" } ?? ""
+        let query: SQLQueryString = "SELECT seq, bytes FROM revisions WHERE entity_id = \(bind: id.lowercased())" + before + " ORDER BY seq DESC LIMIT \(literal: limit)"
+        return try await sessions.read { db in try Self.storedRevisions(try await db.raw(query).all()) }
+    }
+
+    func revision(_ id: RevisionID) async throws -> StoredRevision? {
+        try await sessions.read { db in try Self.storedRevisions(try await db.raw("SELECT seq, bytes FROM revisions WHERE id = \(bind: id)").all()).first }
+    }
+
+    func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID> {
+        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).known(ids) }
+    }
+
+    func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision] {
+        try await sessions.read { db in
+            try Self.storedRevisions(try await db.raw("SELECT seq, bytes FROM revisions WHERE seq > \(bind: afterSequence) ORDER BY seq LIMIT \(literal: limit)").all())
+        }
+    }
+
+    func revisionCount() async throws -> Int {
+        try await sessions.read { db in try await db.raw("SELECT COUNT(*) AS n FROM revisions").first()?.decode(column: "n", as: Int.self) ?? 0 }
+    }
+
+    func latestHLC() async throws -> HLC {
+        try await sessions.read { db in
+            guard let row = try await db.raw("SELECT hlc_wall, hlc_logical FROM revisions ORDER BY hlc_wall DESC, hlc_logical DESC LIMIT 1").first() else { return HLC(wall: 0) }
+            return HLC(wall: try row.decode(column: "hlc_wall", as: Int64.self), logical: try row.decode(column: "hlc_logical", as: Int64.self))
+        }
+    }
+
+    func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [EntityHeads] {
+        let filter: SQLQueryString = kind.map { " AND kind = \(bind: $0.rawValue)" } ?? ""
+        let query: SQLQueryString = "SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE conflict IS NOT NULL" + filter
+            + " ORDER BY entity_id LIMIT \(literal: limit) OFFSET \(literal: offset)"
+        return try await sessions.read { db in try await db.raw(query).all().compactMap(SQLLedger.decodeHeads) }
+    }
+
+    func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary {
+        let flavor = self.flavor
+        return try await sessions.transaction { db in
+            try await Ingest.apply(revisions, ledger: SQLLedger(db: db, flavor: flavor), now: Timestamp.now())
+        }
+    }
+
+    func nodeState(_ key: String) async throws -> String? {
+        try await sessions.read { db in try await db.raw("SELECT value FROM node_state WHERE key = \(bind: key)").first()?.decode(column: "value", as: String.self) }
+    }
+
+    func setNodeState(_ key: String, _ value: String) async throws {
+        try await sessions.transaction { db in
+            try await db.raw("INSERT INTO node_state (key, value) VALUES (\(bind: key), \(bind: value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run()
+        }
+    }
+
+    /// Local revisions inside a commit: each applies only on the heads it was planned on.
+    static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
+        guard !writes.isEmpty else { return }
+        let ledger = SQLLedger(db: db, flavor: flavor)
+        for w in writes {
+            let r = w.signed.revision
+            let current = try await ledger.heads(ofEntity: r.entityID)
+            guard (current?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
+            try await ledger.insert([w.signed], receivedAt: Timestamp.now())
+            try await ledger.setHeads(EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil))
+        }
+    }
+}
+
+/// `RevisionLedger` over one SQL connection inside a transaction.
+struct SQLLedger: RevisionLedger {
+    let db: any SQLDatabase
+    let flavor: SQLFlavor
+
+    func known(_ ids: [RevisionID]) async throws -> Set<RevisionID> {
+        var found = Set<RevisionID>()
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let binds: [any Encodable & Sendable] = Array(ids[start..<min(start + 500, ids.count)])
+            for row in try await db.raw("SELECT id FROM revisions WHERE id IN (\(binds: binds))").all() { found.insert(try row.decode(column: "id", as: String.self)) }
+        }
+        return found
+    }
+
+    func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws {
+        for start in stride(from: 0, to: revisions.count, by: 100) {
+            let rows = revisions[start..<min(start + 100, revisions.count)].map { s -> SQLQueryString in
+                let r = s.revision
+                return "(\(bind: s.id), \(bind: r.kind.rawValue), \(bind: r.entityID), \(bind: r.author.nodeID.compact), \(bind: r.hlc.wall), \(bind: r.hlc.logical), \(bind: r.isTombstone), \(bind: String(decoding: s.bytes, as: UTF8.self)), \(bind: receivedAt.microsecondsSinceEpoch))"
+            }
+            try await db.raw("INSERT INTO revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at) VALUES " + rows.joined(separator: ", ")).run()
+        }
+    }
+
+    func all(ofEntity id: String) async throws -> [SignedRevision] {
+        try SQLContentStore.storedRevisions(try await db.raw("SELECT seq, bytes FROM revisions WHERE entity_id = \(bind: id) ORDER BY seq").all()).map { try $0.decoded() }
+    }
+
+    static func decodeHeads(_ row: any SQLRow) throws -> EntityHeads? {
+        guard let kind = EntityKind(rawValue: try row.decode(column: "kind", as: String.self)) else { return nil }
+        let conflict = try row.decode(column: "conflict", as: String?.self).flatMap { try? JSONParser.parse(Array($0.utf8)) }
+        return EntityHeads(kind: kind, entityID: try row.decode(column: "entity_id", as: String.self),
+            heads: EntityHeads.heads(fromJSON: try row.decode(column: "heads", as: String.self)), deleted: try row.decode(column: "deleted", as: Bool.self), conflict: conflict)
+    }
+
+    func heads(ofEntity id: String) async throws -> EntityHeads? {
+        try await db.raw("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = \(bind: id)").first().flatMap(Self.decodeHeads)
+    }
+
+    func setHeads(_ h: EntityHeads) async throws {
+        let conflict = h.conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) }
+        try await db.raw("""
+            INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict) VALUES (\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict))
+            ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict
+            """).run()
+    }
+
+    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws {
+        guard let entity else {
+            try await db.raw("DELETE FROM entities WHERE id = \(bind: id)").run()
+            return
+        }
+        if try await !SQLContentStore.update(entity, flavor: flavor, db) {
+            try await SQLContentStore.insert([entity], flavor: flavor, db)
+        }
+    }
+}
