@@ -180,3 +180,76 @@ extension Catalog {
         return try await apply(Operation(.update, kind, id: id, body: body, ifMatch: h.etag))
     }
 }
+
+/// Why a batch of revisions from elsewhere was refused, naming the first bad one. Nothing
+/// from the batch was stored.
+public struct IngestError: Error, Sendable, CustomStringConvertible {
+    /// Position in the batch, when one revision is to blame.
+    public var index: Int?
+    public var revision: RevisionID?
+    public var error: RevisionError
+    public var description: String {
+        (index.map { "revision #\($0)" } ?? "batch") + (revision.map { " (\($0.prefix(12))…)" } ?? "") + ": " + error.description
+    }
+}
+
+extension Catalog {
+    /// Checks revisions made elsewhere (a bundle, a peer) and stores them all or none:
+    /// structure, author key, signature, body against the content schema, parents and vectors.
+    /// Signatures are checked on every core at once.
+    public func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary {
+        let keys = try await keyBook()
+        try await Self.verifyAll(revisions, keys: keys)
+        for (i, s) in revisions.enumerated() {
+            if let body = s.revision.body, let problem = Self.bodyProblem(s.revision.kind, body) {
+                throw IngestError(index: i, revision: s.id, error: RevisionError(.invalidBody, problem))
+            }
+        }
+        do {
+            let summary = try await store.ingest(revisions)
+            if let latest = revisions.map(\.revision.hlc).max() { signer.observe(latest) }
+            return summary
+        } catch StoreError.rejected(let why) {
+            throw IngestError(index: nil, revision: nil, error: why)
+        }
+    }
+
+    /// Every signature, in parallel chunks; the first failure (lowest index) is reported.
+    static func verifyAll(_ revisions: [SignedRevision], keys: KeyBook) async throws {
+        let chunk = max(256, revisions.count / (ProcessInfo.processInfo.activeProcessorCount * 2) + 1)
+        let failures = await withTaskGroup(of: IngestError?.self) { group in
+            for start in stride(from: 0, to: revisions.count, by: chunk) {
+                let slice = revisions[start..<min(start + chunk, revisions.count)]
+                group.addTask {
+                    for (i, s) in zip(slice.indices, slice) {
+                        do throws(RevisionError) { try s.verify(keys: keys) } catch { return IngestError(index: i, revision: s.id, error: error) }
+                    }
+                    return nil
+                }
+            }
+            var found: [IngestError] = []
+            for await f in group { if let f { found.append(f) } }
+            return found
+        }
+        if let first = failures.min(by: { ($0.index ?? 0) < ($1.index ?? 0) }) { throw first }
+    }
+
+    /// What is wrong with a revision body, or nil: it must be a valid entity of its kind plus
+    /// well-formed timestamps.
+    static func bodyProblem(_ kind: EntityKind, _ body: JSONObject) -> String? {
+        var b = body
+        guard let created = b["created_at"]?.stringValue, Timestamp(iso8601: created) != nil else { return "created_at must be an ISO 8601 UTC time" }
+        if let updated = b["updated_at"], updated != .null, updated.stringValue.flatMap(Timestamp.init(iso8601:)) == nil {
+            return "updated_at must be null or an ISO 8601 UTC time"
+        }
+        b["created_at"] = nil
+        b["updated_at"] = nil
+        if kind == .story { b["version"] = nil }
+        do {
+            _ = try ContentRules.normalize(kind, .object(b))
+            return nil
+        } catch {
+            return error.issues.prefix(3).map { "\($0.loc.map { "\($0)" }.joined(separator: ".")): \($0.msg)" }.joined(separator: "; ")
+        }
+    }
+}

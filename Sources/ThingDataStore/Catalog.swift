@@ -251,8 +251,9 @@ public struct Catalog: Sendable {
                 do {
                     try await store.commit(plan.changes)
                     break
-                } catch StoreError.stale(let kind, let id) where attempt < 5 && !operations.contains(where: { $0.ifMatch != nil }) {
+                } catch StoreError.stale(let kind, let id) where attempt < 30 && !operations.contains(where: { $0.ifMatch != nil }) {
                     attempt += 1
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...min(50, attempt * 2))))
                     plan = try await self.plan(operations, path: path)
                     if let status = plan.status {
                         throw CatalogError(status, plan.issues.first?.msg ?? "\(kind.title) \(id) changed", issues: plan.issues, results: operations.count > 1 ? plan.results : nil)

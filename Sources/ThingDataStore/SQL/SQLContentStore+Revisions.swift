@@ -3,7 +3,7 @@ public import ThingDataCore
 
 extension SQLContentStore {
     func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
-        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased()) }.flatMap { $0.kind == kind ? $0 : nil }
+        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased(), locking: false) }.flatMap { $0.kind == kind ? $0 : nil }
     }
 
     static func storedRevisions(_ rows: [any SQLRow]) throws -> [StoredRevision] {
@@ -71,7 +71,7 @@ extension SQLContentStore {
         let ledger = SQLLedger(db: db, flavor: flavor)
         for w in writes {
             let r = w.signed.revision
-            let current = try await ledger.heads(ofEntity: r.entityID)
+            let current = try await ledger.heads(ofEntity: r.entityID, locking: true)
             guard (current?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
             try await ledger.insert([w.signed], receivedAt: Timestamp.now())
             try await ledger.setHeads(EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil))
@@ -115,7 +115,14 @@ struct SQLLedger: RevisionLedger {
     }
 
     func heads(ofEntity id: String) async throws -> EntityHeads? {
-        try await db.raw("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = \(bind: id)").first().flatMap(Self.decodeHeads)
+        try await heads(ofEntity: id, locking: true)
+    }
+
+    /// With `locking`, PostgreSQL holds the row until commit, so two transactions cannot both
+    /// build on the same heads (SQLite has a single writer anyway).
+    func heads(ofEntity id: String, locking: Bool) async throws -> EntityHeads? {
+        let lock: SQLQueryString = locking && flavor == .postgres ? " FOR UPDATE" : ""
+        return try await db.raw("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = \(bind: id)" + lock).first().flatMap(Self.decodeHeads)
     }
 
     func setHeads(_ h: EntityHeads) async throws {

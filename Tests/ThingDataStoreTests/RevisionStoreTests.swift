@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+import ThingDataCore
+import ThingDataSigning
+@testable import ThingDataStore
+
+/// Revisions on every backend: writes become signed revisions, concurrent histories from
+/// another node merge, and bad revisions are refused with nothing stored.
+@Suite struct RevisionStoreTests {
+    /// Every revision a catalog's store holds, oldest first.
+    static func all(_ catalog: Catalog) async throws -> [SignedRevision] {
+        try await catalog.store.revisions(afterSequence: 0, limit: 100_000).map { try $0.decoded() }
+    }
+
+    /// A second node: its own key and memory store, seeded with `revisions`.
+    static func otherNode(with revisions: [SignedRevision]) async throws -> Catalog {
+        let other = try await Catalog.open(store: MemoryContentStore(), key: .generate())
+        _ = try await other.ingest(revisions)
+        return other
+    }
+
+    @Test(arguments: Backend.available)
+    func everyWriteIsASignedRevisionWithHistory(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Kettle"))))
+            let story = try #require(try await catalog.apply(Operation(.create, .story, body: Sample.story(thing: thing.id))))
+            let rel = try #require(try await catalog.apply(Operation(.create, .relationship, body: Sample.relationship(thing.id, thing.id, type: "similar_to"))))
+            try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["manufacturer": ["name": "Acme"]]))
+            try await catalog.apply(Operation(.delete, .thing, id: thing.id, cascade: true))
+            // The delete tombstoned the story and the relationship too, each in its own revision.
+            let revisions = try await Self.all(catalog)
+            #expect(revisions.count == 7)
+            #expect(revisions.filter(\.revision.isTombstone).map(\.revision.entityID).sorted() == [thing.id, story.id, rel.id].sorted())
+            let keys = try await catalog.keyBook()
+            for r in revisions {
+                try r.verify(keys: keys)
+                #expect(r.revision.author.nodeID == catalog.signer.key.nodeID)
+            }
+            // History: newest first, parents chained, vectors counting up, changed fields named.
+            let (items, _) = try await catalog.history(.thing, id: thing.id, limit: 10, before: nil)
+            #expect(items.map { $0["operation"]?.stringValue } == ["delete", "update", "create"])
+            #expect(items[1]["changed_fields"] == ["manufacturer"])
+            #expect(items[0]["parents"] == [items[1]["id"]!])
+            #expect(items[0]["version_vector"]?[catalog.signer.actor] == 3)
+            #expect(items.allSatisfy { $0["signature"] == "valid" })
+            let diff = try await catalog.diff(.thing, id: thing.id, from: items[2]["id"]?.stringValue, to: items[1]["id"]?.stringValue)
+            #expect(diff["changes"]?.arrayValue?.contains { $0["path"] == ["manufacturer", "name"] && $0["to"] == "Acme" } == true)
+            // A deleted entity's history stays readable.
+            #expect(try await catalog.store.heads(.thing, id: thing.id)?.deleted == true)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func ifMatchRefusesStaleWrites(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Lamp"))))
+            let tag = try #require(try await catalog.etag(.thing, id: thing.id))
+            try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["tags": ["a"]], ifMatch: tag))
+            await #expect { try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["tags": ["b"]], ifMatch: tag)) } throws: {
+                ($0 as? CatalogError)?.status == .preconditionFailed
+            }
+            #expect(try await catalog.store.entity(.thing, id: thing.id)?.body["tags"] == ["a"])
+            #expect(try await catalog.store.revisionCount() == 2)
+        }
+    }
+
+    /// Two nodes edit the same thing concurrently: different fields merge, the same field is a
+    /// conflict with a provisional winner, and a resolve closes it with every head as parent.
+    @Test(arguments: Backend.available)
+    func concurrentEditsMergeAndConflictsResolve(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Toaster", translations: ["fr": "Grille-pain"]))))
+            let other = try await Self.otherNode(with: try await Self.all(catalog))
+            // Here: a Spanish name and a new default name. There: a German name, the maker, another default name.
+            try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["name": ["translations": ["es": "Tostadora"], "default": "Toaster T1"]]))
+            try await other.apply(Operation(.patch, .thing, id: thing.id, body: ["name": ["translations": ["de": "Toaster"], "default": "Toaster T2"], "manufacturer": ["name": "Acme"]]))
+            let theirs = try await Self.all(other)
+            let summary = try await catalog.ingest(theirs)
+            #expect(summary.stored == 1 && summary.duplicates == 1 && summary.conflicts == 1)
+            let view = try #require(try await catalog.store.entity(.thing, id: thing.id))
+            #expect(view.body["name"]?["translations"] == ["fr": "Grille-pain", "es": "Tostadora", "de": "Toaster"])
+            #expect(view.body["manufacturer"]?["name"] == "Acme")
+            // The later revision (theirs) wins the default name provisionally.
+            #expect(view.body["name"]?["default"] == "Toaster T2")
+            let conflicts = try await catalog.conflicts(kind: .thing, limit: 10, offset: 0)
+            #expect(conflicts.count == 1)
+            let detail = try await catalog.conflict(.thing, id: thing.id)
+            #expect(detail["fields"]?.arrayValue?.map { $0["path"] } == [["name", "default"]])
+            #expect(detail["sides"]?.arrayValue?.count == 2)
+            #expect(detail["base"]?["body"]?["name"]?["default"] == "Toaster")
+            // Re-delivery changes nothing.
+            #expect(try await catalog.ingest(theirs).stored == 0)
+            // The other node gets ours and reaches the same view and conflict.
+            _ = try await other.ingest(try await Self.all(catalog))
+            #expect(try await other.store.entity(.thing, id: thing.id) == view)
+            #expect(try await other.store.heads(.thing, id: thing.id)?.conflict == (try await catalog.store.heads(.thing, id: thing.id))?.conflict)
+            // Resolve by choosing our side: one new revision on both heads, no open conflict.
+            let ours = try #require(detail["sides"]?.arrayValue?.first { $0["author"]?["node_id"]?.stringValue == catalog.signer.key.nodeID.longForm }?["id"]?.stringValue)
+            let resolved = try #require(try await catalog.resolve(.thing, id: thing.id, with: ["choose": .string(ours)]))
+            #expect(resolved.body["name"]?["default"] == "Toaster T1")
+            let heads = try #require(try await catalog.store.heads(.thing, id: thing.id))
+            #expect(heads.heads.count == 1 && heads.conflict == nil)
+            let head = try #require(try await catalog.store.revision(heads.heads[0].id)).bytes
+            #expect(try SignedRevision.decode(head).revision.parents.count == 2)
+            #expect(try await catalog.conflicts(kind: nil, limit: 10, offset: 0).isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func deleteAgainstEditKeepsTheEdit(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Fan"))))
+            let other = try await Self.otherNode(with: try await Self.all(catalog))
+            try await other.apply(Operation(.patch, .thing, id: thing.id, body: ["tags": ["fixed"]]))
+            try await catalog.apply(Operation(.delete, .thing, id: thing.id))
+            #expect(try await catalog.store.entity(.thing, id: thing.id) == nil)
+            _ = try await catalog.ingest(try await Self.all(other))
+            #expect(try await catalog.store.entity(.thing, id: thing.id)?.body["tags"] == ["fixed"])
+            #expect(try await catalog.conflict(.thing, id: thing.id)["deleted_by"]?.arrayValue?.count == 1)
+        }
+    }
+
+    /// Bad revisions: each is refused with its reason, and the store is unchanged.
+    @Test(arguments: Backend.available)
+    func badRevisionsAreRefusedAndNothingIsStored(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Radio"))))
+            let other = try await Self.otherNode(with: try await Self.all(catalog))
+            try await other.apply(Operation(.patch, .thing, id: thing.id, body: ["tags": ["x"]]))
+            let good = try await Self.all(other)
+            let before = try await catalog.store.revisionCount()
+            let key = other.signer.key
+            func forge(_ r: Revision) -> SignedRevision { r.signed(signature: key.sign(r.signingBytes)) }
+            let base = good[1].revision
+            var missingParent = base
+            missingParent.parents = [String(repeating: "0", count: 64)]
+            var regressed = base
+            regressed.versionVector = VersionVector([other.signer.actor: 5])
+            var invalid = base
+            invalid.body?["type"] = "spaceship"
+            var tampered = good[1].bytes
+            tampered[tampered.count / 2] ^= 0x20
+            let cases: [([SignedRevision], RevisionError.Code)] = [
+                ([forge(missingParent)], .missingParent),
+                ([forge(regressed)], .vectorRegression),
+                ([forge(invalid)], .invalidBody),
+                ([good[1], forge(missingParent)], .missingParent),  // all or nothing
+            ]
+            for (batch, code) in cases {
+                await #expect { try await catalog.ingest(batch) } throws: { ($0 as? IngestError)?.error.code == code }
+            }
+            // A tampered byte fails decoding or the signature.
+            if let decoded = try? SignedRevision.decode(tampered) {
+                await #expect(throws: IngestError.self) { try await catalog.ingest([decoded]) }
+            }
+            #expect(try await catalog.store.revisionCount() == before)
+            #expect(try await catalog.store.entity(.thing, id: thing.id)?.body["tags"] == nil)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func concurrentLocalWritesToOneEntityNeverFork(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let thing = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Mixer"))))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<12 {
+                    group.addTask { try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["properties": ["serial_number": .string("SN-\(i)")]])) }
+                }
+                try await group.waitForAll()
+            }
+            let heads = try #require(try await catalog.store.heads(.thing, id: thing.id))
+            #expect(heads.heads.count == 1)
+            #expect(heads.heads[0].vector[catalog.signer.actor] == 13)
+        }
+    }
+}
