@@ -16,7 +16,32 @@ struct ContentRoutes {
             group.post { request, context in try await create(kind, request, context) }
             group.get { request, context in try await list(kind, request, context) }
             group.get(":id") { request, context in
-                JSONResponse.make(bytes: try await catalog.getJSON(kind, id: try context.parameters.require("id")))
+                let id = try context.parameters.require("id")
+                async let tag = catalog.etag(kind, id: id)
+                let bytes = try await catalog.getJSON(kind, id: id)
+                return JSONResponse.make(bytes: bytes, headers: Self.etagHeaders(try await tag))
+            }
+            group.get(":id/history") { request, context in
+                let query = Query(request)
+                let limit = try query.int("limit", default: 50, range: 1...500)
+                var before: Int64?
+                if let cursor = try query.string("cursor") {
+                    guard let seq = Cursor.decode(cursor) else {
+                        throw APIError.badRequest("Query parameter cursor is not a cursor this node issued", loc: ["query", "cursor"], type: "cursor_invalid")
+                    }
+                    before = seq
+                }
+                let (items, next) = try await catalog.history(kind, id: try context.parameters.require("id"), limit: limit, before: before)
+                var headers = HTTPFields()
+                if let next { headers[HTTPField.Name("X-Next-Cursor")!] = Cursor.encode(next) }
+                return JSONResponse.make(.array(items), headers: headers)
+            }
+            group.get(":id/revisions/:rev") { request, context in
+                JSONResponse.make(try await catalog.revision(kind, id: try context.parameters.require("id"), rev: try context.parameters.require("rev")))
+            }
+            group.get(":id/diff") { request, context in
+                let query = Query(request)
+                return JSONResponse.make(try await catalog.diff(kind, id: try context.parameters.require("id"), from: try query.string("from", maxLength: 64), to: try query.string("to", maxLength: 64)))
             }
             group.put(":id") { request, context in try await write(.update, kind, request, context) }
             group.patch(":id") { request, context in try await write(.patch, kind, request, context) }
@@ -38,6 +63,25 @@ struct ContentRoutes {
             return JSONResponse.make(try await catalog.graph(thingID: try context.parameters.require("id"), depth: depth))
         }
         api.get("search") { request, context in try await search(request) }
+        api.get("conflicts") { request, context in
+            let query = Query(request)
+            let kind = try query.oneOf("kind", EntityKind.allCases.map(\.rawValue)).flatMap(EntityKind.init(rawValue:))
+            let limit = try query.int("limit", default: 100, range: 1...1000)
+            let skip = try query.int("skip", default: 0, range: 0...1_000_000)
+            return JSONResponse.make(.array(try await catalog.conflicts(kind: kind, limit: limit, offset: skip)))
+        }
+        api.get("conflicts/:kind/:id") { request, context in
+            let (kind, id) = try Self.conflictTarget(context)
+            return JSONResponse.make(try await catalog.conflict(kind, id: id))
+        }
+        api.post("conflicts/:kind/:id/resolve") { request, context in
+            let (kind, id) = try Self.conflictTarget(context)
+            let body = try await request.jsonBody(context: context)
+            let entity = try await catalog.resolve(kind, id: id, with: body)
+            let tag = try await catalog.etag(kind, id: id)
+            guard entity != nil else { return Response(status: .noContent, headers: Self.etagHeaders(tag)) }
+            return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(tag))
+        }
         api.post("batch") { request, context in
             let ops = try Operation.batch(from: try await request.jsonBody(context: context))
             let plan = try await catalog.apply(ops, path: { [.key("body"), .key("operations"), .index($0)] })
@@ -72,18 +116,49 @@ struct ContentRoutes {
         return Operation(verb, kind, id: checked["id"]?.stringValue, body: checked["body"])
     }
 
+    static func conflictTarget(_ context: NodeRequestContext) throws -> (EntityKind, String) {
+        let name = try context.parameters.require("kind")
+        guard let kind = EntityKind(rawValue: name) ?? EntityKind(collection: name) else {
+            throw APIError.badRequest("Unknown kind \(name): use thing, story, guide or relationship", loc: ["path", "kind"], type: "enum")
+        }
+        let id = try context.parameters.require("id")
+        guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
+        return (kind, id)
+    }
+
+    /// `ETag: "<head revision id>"`.
+    static func etagHeaders(_ tag: String?) -> HTTPFields {
+        var h = HTTPFields()
+        if let tag { h[.eTag] = "\"\(tag)\"" }
+        return h
+    }
+
+    /// The tag of `If-Match`: quotes and a weak prefix removed; nil for none or `*`.
+    static func ifMatch(_ request: Request) throws -> String? {
+        guard let raw = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), raw != "*" else { return nil }
+        var tag = Substring(raw)
+        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+        guard tag.count >= 2, tag.first == "\"", tag.last == "\"", !tag.dropFirst().dropLast().contains("\"") else {
+            throw APIError(.badRequest, "If-Match must be one entity tag in quotes, as the ETag header gave it",
+                issues: [ValidationIssue(loc: [.key("header"), .key("If-Match")], msg: "Expected one quoted entity tag", type: "value_error")])
+        }
+        return String(tag.dropFirst().dropLast())
+    }
+
     func create(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let body = try await request.jsonBody(context: context)
         let entity = try await catalog.apply(Operation(.create, kind, body: body))
-        return JSONResponse.make(entity?.rendered(relationships: kind == .relationship ? nil : []) ?? .null)
+        var tag: String?
+        if let entity { tag = try await catalog.etag(kind, id: entity.id) }
+        return JSONResponse.make(entity?.rendered(relationships: kind == .relationship ? nil : []) ?? .null, headers: Self.etagHeaders(tag))
     }
 
     func write(_ verb: ThingDataStore.Operation.Verb, _ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let body = try await request.jsonBody(context: context, allowMergePatch: verb == .patch)
         guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
-        _ = try await catalog.apply(Operation(verb, kind, id: id, body: body))
-        return JSONResponse.make(try await catalog.get(kind, id: id))
+        _ = try await catalog.apply(Operation(verb, kind, id: id, body: body, ifMatch: try Self.ifMatch(request)))
+        return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(try await catalog.etag(kind, id: id)))
     }
 
     func delete(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
@@ -94,7 +169,7 @@ struct ContentRoutes {
         }
         let cascade = try Query(request).bool("cascade")
         guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
-        _ = try await catalog.apply(Operation(.delete, kind, id: id, cascade: cascade))
+        _ = try await catalog.apply(Operation(.delete, kind, id: id, cascade: cascade, ifMatch: try Self.ifMatch(request)))
         return Response(status: .noContent)
     }
 

@@ -138,6 +138,11 @@ public enum OpenAPIDocument {
         ["name": .string(name), "in": "query", "required": .bool(required), "description": .string(description), "schema": schema]
     }
 
+    static let ifMatchParameter: JSONValue = [
+        "name": "If-Match", "in": "header", "required": false, "description": "The ETag last read; the write fails with 412 if the entity changed since.",
+        "schema": ["type": "string", "maxLength": 200],
+    ]
+    static let etagHeader: JSONValue = ["ETag": ["description": "The current version: the head revision id (a digest of all heads while in conflict).", "schema": ["type": "string"]]]
     static let idParameter: JSONValue = ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
     static let filterString: JSONValue = ["type": "string", "maxLength": 500]
 
@@ -188,11 +193,28 @@ public enum OpenAPIDocument {
             let confirm: JSONValue = ["name": "X-Confirm-Delete", "in": "header", "required": true, "schema": ["type": "string", "enum": ["true"]]]
             var deleteParams = [idParameter, confirm]
             if kind == .thing { deleteParams.append(query("cascade", ["type": "boolean"], "Also delete the stories and guides about this thing.")) }
+            deleteParams.append(ifMatchParameter)
+            let stale = response("If-Match named a version that is no longer current", ref("Error"))
             paths["/api/v1/\(kind.collection)/{id}"] = [
-                "get": operation("Get a \(kind.rawValue)\(kind == .relationship ? "" : " with its relationships")", tags: tag, parameters: [idParameter], responses: ["200": response("The \(kind.rawValue)", ref(n))]),
-                "put": operation("Replace a \(kind.rawValue)", tags: tag, parameters: [idParameter], body: ref("\(n)Input"), responses: ["200": response("The \(kind.rawValue) as stored", ref(n))]),
-                "patch": operation("Change a \(kind.rawValue) with a JSON Merge Patch (RFC 7396)", tags: tag, parameters: [idParameter], body: ["type": "object"], bodyType: "application/merge-patch+json", responses: ["200": response("The \(kind.rawValue) as stored", ref(n))]),
-                "delete": operation("Delete a \(kind.rawValue) (and the relationships touching it)", tags: tag, parameters: deleteParams, responses: ["204": response("Deleted"), "409": response("Still referenced by stories or guides", ref("Error"))]),
+                "get": operation("Get a \(kind.rawValue)\(kind == .relationship ? "" : " with its relationships")", tags: tag, parameters: [idParameter], responses: ["200": response("The \(kind.rawValue)", ref(n), headers: etagHeader)]),
+                "put": operation("Replace a \(kind.rawValue)", tags: tag, parameters: [idParameter, ifMatchParameter], body: ref("\(n)Input"), responses: ["200": response("The \(kind.rawValue) as stored", ref(n), headers: etagHeader), "412": stale]),
+                "patch": operation("Change a \(kind.rawValue) with a JSON Merge Patch (RFC 7396)", tags: tag, parameters: [idParameter, ifMatchParameter], body: ["type": "object"], bodyType: "application/merge-patch+json", responses: ["200": response("The \(kind.rawValue) as stored", ref(n), headers: etagHeader), "412": stale]),
+                "delete": operation("Delete a \(kind.rawValue) (and the relationships touching it)", tags: tag, parameters: deleteParams, responses: ["204": response("Deleted"), "409": response("Still referenced by stories or guides", ref("Error")), "412": stale]),
+            ]
+            paths["/api/v1/\(kind.collection)/{id}/history"] = [
+                "get": operation("Revisions of a \(kind.rawValue), newest first: who, when, what changed, signature status", tags: tag,
+                    parameters: [idParameter, query("limit", ["type": "integer", "minimum": 1, "maximum": 500, "default": 50], "Revisions per page."), query("cursor", filterString, "X-Next-Cursor of the previous page.")],
+                    responses: ["200": response("Revisions", ["type": "array", "items": ref("RevisionSummary")], headers: ["X-Next-Cursor": ["description": "Cursor for older revisions, when the page is full.", "schema": ["type": "string"]]])])
+            ]
+            paths["/api/v1/\(kind.collection)/{id}/revisions/{rev}"] = [
+                "get": operation("One revision in full, with its signed form", tags: tag,
+                    parameters: [idParameter, ["name": "rev", "in": "path", "required": true, "schema": ["type": "string", "maxLength": 64]]],
+                    responses: ["200": response("The revision", ref("RevisionDetail"))])
+            ]
+            paths["/api/v1/\(kind.collection)/{id}/diff"] = [
+                "get": operation("Field-level differences between two revisions", tags: tag,
+                    parameters: [idParameter, query("from", ["type": "string", "maxLength": 64], "Older revision (default: to's first parent)."), query("to", ["type": "string", "maxLength": 64], "Newer revision (default: the current head).")],
+                    responses: ["200": response("The changes", ref("Diff"))])
             ]
             if kind != .relationship {
                 paths["/api/v1/\(kind.collection)/{id}/relationships"] = [
@@ -221,6 +243,48 @@ public enum OpenAPIDocument {
                     query("limit", ["type": "integer", "minimum": 1, "maximum": 100, "default": 20], "Results."),
                     query("offset", ["type": "integer", "minimum": 0, "maximum": 10000, "default": 0], "Results to skip."),
                 ], responses: ["200": response("Ranked results with snippets", ref("SearchResults"))])
+        ]
+        let pathSchema: JSONValue = ["type": "array", "items": ["anyOf": [["type": "string"], ["type": "integer"]]]]
+        schemas["RevisionSummary"] = [
+            "type": "object", "required": ["id", "parents", "operation", "author", "time", "hlc", "version_vector", "signature"],
+            "properties": [
+                "id": ["type": "string"], "parents": ["type": "array", "items": ["type": "string"]], "operation": ["type": "string", "enum": ["create", "update", "delete"]],
+                "author": ["type": "object", "required": ["node_id", "short_id", "public_key"]], "time": ["type": "string"], "hlc": ["type": "object"],
+                "version_vector": ["type": "object", "additionalProperties": ["type": "integer"]], "signature": ["type": "string"],
+                "changed_fields": ["type": "array", "items": ["type": "string"]],
+            ],
+        ]
+        schemas["RevisionDetail"] = ["allOf": [ref("RevisionSummary"), ["type": "object", "required": ["kind", "entity_id", "body", "signed"], "properties": ["body": ["type": ["object", "null"]], "signed": ["type": "object"]]]]]
+        schemas["Diff"] = [
+            "type": "object", "required": ["from", "to", "changes"],
+            "properties": ["from": ["type": ["string", "null"]], "to": ["type": "string"], "changes": ["type": "array", "items": ["type": "object", "required": ["path", "op"], "properties": ["path": pathSchema, "op": ["type": "string", "enum": ["add", "remove", "replace"]]]]]],
+        ]
+        schemas["ConflictSummary"] = [
+            "type": "object", "required": ["kind", "id", "etag", "heads", "fields", "deleted_by", "overflow"],
+            "properties": ["kind": ["type": "string"], "id": ["type": "string"], "etag": ["type": "string"], "heads": ["type": "array", "items": ["type": "string"]], "fields": ["type": "integer"]],
+        ]
+        schemas["Conflict"] = [
+            "type": "object", "required": ["kind", "id", "etag", "base", "sides", "provisional", "winner", "fields", "deleted_by", "overflow"],
+            "properties": [
+                "sides": ["type": "array", "items": ref("RevisionDetail")],
+                "fields": ["type": "array", "items": ["type": "object", "required": ["path", "base", "sides", "winner"], "properties": ["path": pathSchema]]],
+            ],
+        ]
+        let kindParameter: JSONValue = ["name": "kind", "in": "path", "required": true, "schema": ["type": "string", "enum": .array(EntityKind.allCases.map { .string($0.rawValue) })]]
+        paths["/api/v1/conflicts"] = [
+            "get": operation("Entities with an open conflict", tags: ["conflicts"],
+                parameters: [query("kind", ["type": "string", "enum": .array(EntityKind.allCases.map { .string($0.rawValue) })], "Only this kind."),
+                    query("limit", ["type": "integer", "minimum": 1, "maximum": 1000, "default": 100], "Entries per page."), query("skip", ["type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0], "Entries to skip.")],
+                responses: ["200": response("Open conflicts", ["type": "array", "items": ref("ConflictSummary")])])
+        ]
+        paths["/api/v1/conflicts/{kind}/{id}"] = [
+            "get": operation("A conflict: the base, each side, the provisional winner, the differing fields", tags: ["conflicts"], parameters: [kindParameter, idParameter],
+                responses: ["200": response("The conflict", ref("Conflict"))])
+        ]
+        paths["/api/v1/conflicts/{kind}/{id}/resolve"] = [
+            "post": operation("Resolve: {\"choose\": REVISION} or the merged body; writes a revision on all heads", tags: ["conflicts"], parameters: [kindParameter, idParameter],
+                body: ["type": "object"],
+                responses: ["200": response("The resolved entity", ["type": "object"], headers: etagHeader), "204": response("Resolved by deleting"), "409": response("No open conflict", ref("Error")), "412": response("The entity changed while resolving", ref("Error"))])
         ]
         schemas["Operation"] = jsonSchema(.object(Operation.batchSchema.objectFields.first!.schema.arrayElement!.objectFields, keepsUnknown: false))
         schemas["Batch"] = jsonSchema(Operation.batchSchema)
