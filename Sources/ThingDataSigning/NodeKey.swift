@@ -190,3 +190,11 @@ public enum KeyFile {
         guard written == bytes.count, rename(temp, path) == 0 else { throw Failure(description: "cannot write \(path)") }
     }
 }
+
+extension NodeKey {
+    /// Whether `signature` is the Ed25519 signature of `bytes` by raw public key `key`.
+    public static func isValid(signature: [UInt8], of bytes: [UInt8], by key: [UInt8]) -> Bool {
+        guard let k = try? Curve25519.Signing.PublicKey(rawRepresentation: key) else { return false }
+        return k.isValidSignature(signature, for: bytes)
+    }
+}

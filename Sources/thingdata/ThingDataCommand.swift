@@ -12,7 +12,7 @@ struct ThingDataCommand: AsyncParsableCommand {
         commandName: "thingdata",
         abstract: "A ThingData node: federated repair knowledge for repair cafés, fixit clinics and makerspaces.",
         version: ThingDataVersion.current,
-        subcommands: [Serve.self, Init.self, SampleDataCommand.self, OpenAPICommand.self],
+        subcommands: [Serve.self, Init.self, SampleDataCommand.self, ExportCommand.self, ImportCommand.self, RestoreCommand.self, KeysCommand.self, OpenAPICommand.self],
         defaultSubcommand: Serve.self)
 }
 

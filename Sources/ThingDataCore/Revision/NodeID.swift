@@ -46,3 +46,13 @@ public enum ContentHash {
     public static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 }
+
+extension ContentHash {
+    /// Incremental SHA-256, for streams (bundles).
+    public struct Stream: Sendable {
+        var hasher = SHA256()
+        public init() {}
+        public mutating func update(_ bytes: [UInt8]) { hasher.update(data: bytes) }
+        public func finalizeHex() -> String { Hex.encode(hasher.finalize()) }
+    }
+}

@@ -45,7 +45,8 @@ public struct Validator: Sendable {
             if let max, d > max {
                 issues.append(.init(loc: path, msg: "Input should be less than or equal to \(max)", type: "less_than_equal"))
             }
-            return value
+            // A float field holds a float, as the original's (pydantic) do: 24 is stored as 24.0.
+            return .double(d)
         case .string(let rule):
             guard case .string(let s) = value else {
                 issues.append(.init(loc: path, msg: "Input should be a valid string", type: "string_type"))
