@@ -75,13 +75,16 @@ import ThingDataSigning
             try await catalog.apply(Operation(.patch, .thing, id: thing.id, body: ["name": ["translations": ["es": "Tostadora"], "default": "Toaster T1"]]))
             try await other.apply(Operation(.patch, .thing, id: thing.id, body: ["name": ["translations": ["de": "Toaster"], "default": "Toaster T2"], "manufacturer": ["name": "Acme"]]))
             let theirs = try await Self.all(other)
+            let mineBefore = try await Self.all(catalog).last!.revision
             let summary = try await catalog.ingest(theirs)
             #expect(summary.stored == 1 && summary.duplicates == 1 && summary.conflicts == 1)
             let view = try #require(try await catalog.store.entity(.thing, id: thing.id))
             #expect(view.body["name"]?["translations"] == ["fr": "Grille-pain", "es": "Tostadora", "de": "Toaster"])
             #expect(view.body["manufacturer"]?["name"] == "Acme")
-            // The later revision (theirs) wins the default name provisionally.
-            #expect(view.body["name"]?["default"] == "Toaster T2")
+            // The better ranked head (later HLC, then larger node id) wins the default name provisionally.
+            let mine = mineBefore
+            let winner: JSONValue = (theirs.last!.revision.hlc, theirs.last!.revision.author.nodeID) > (mine.hlc, mine.author.nodeID) ? "Toaster T2" : "Toaster T1"
+            #expect(view.body["name"]?["default"] == winner)
             let conflicts = try await catalog.conflicts(kind: .thing, limit: 10, offset: 0)
             #expect(conflicts.count == 1)
             let detail = try await catalog.conflict(.thing, id: thing.id)
