@@ -222,3 +222,87 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// `Protocol/vectors/revisions.json`: revisions signed with fixed keys (Ed25519 is
+/// deterministic, so re-signing must give the same bytes) and broken variants with the error
+/// each must give. `THINGDATA_WRITE_VECTORS=1 swift test --filter revisionVectors` rewrites it.
+@Suite struct RevisionVectorTests {
+    static let seeds = ["A": String(repeating: "01", count: 32), "B": String(repeating: "02", count: 32)]
+
+    static func cases() -> [(name: String, key: String, revision: Revision)] {
+        let a = key(seedHex: seeds["A"]!), b = key(seedHex: seeds["B"]!)
+        let create = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": 1]),
+            author: a.author, hlc: HLC(wall: 1_795_000_000_000),
+            body: ["type": "device", "name": ["default": "Kettle", "translations": ["ja": "ケトル", "el": "Βραστήρας"]], "manufacturer": ["name": "Acme \"Quality\"\n"],
+                "properties": ["dimensions": ["length": 20.5, "width": 15.0, "height": 1e-7], "materials": ["steel"]], "created_at": "2026-11-21T10:00:00.000000Z", "updated_at": nil])
+        let update = Revision(kind: .thing, entityID: create.entityID, parents: [create.id], versionVector: VersionVector(["00000000000000a1": 1, "00000000000000b2": 1]),
+            author: b.author, hlc: HLC(wall: 1_795_000_000_500, logical: 2), body: ["type": "tool", "created_at": "2026-11-21T10:00:00.000000Z", "updated_at": "2026-11-21T10:00:01.000000Z"])
+        let delete = Revision(kind: .thing, entityID: create.entityID, parents: [update.id], versionVector: VersionVector(["00000000000000a1": 2, "00000000000000b2": 1]),
+            author: a.author, hlc: HLC(wall: 1_795_000_001_000), body: nil)
+        return [("create", "A", create), ("update by another node", "B", update), ("delete", "A", delete)]
+    }
+
+    static func generate() -> JSONValue {
+        var keys = JSONObject()
+        for (name, seed) in seeds.sorted(by: { $0.key < $1.key }) {
+            let k = key(seedHex: seed)
+            keys[name] = ["seed": .string(seed), "public_key": .string(Base64URL.encode(k.publicKey)), "node_id": .string(k.nodeID.compact)]
+        }
+        var revisions: [JSONValue] = []
+        var signed: [SignedRevision] = []
+        for c in cases() {
+            let k = key(seedHex: seeds[c.key]!)
+            let s = c.revision.signed(signature: k.sign(c.revision.signingBytes))
+            signed.append(s)
+            revisions.append(["name": .string(c.name), "key": .string(c.key), "signing_bytes": .string(String(decoding: s.signingBytes, as: UTF8.self)),
+                "id": .string(s.id), "signed": .string(String(decoding: s.bytes, as: UTF8.self))])
+        }
+        let good = String(decoding: signed[0].bytes, as: UTF8.self)
+        let other = key(seedHex: seeds["B"]!)
+        var stolen = cases()[0].revision
+        stolen.author = .init(nodeID: stolen.author.nodeID, publicKey: other.publicKey)
+        let invalid: [(String, String, RevisionError.Code)] = [
+            ("a changed body byte", good.replacingOccurrences(of: "Kettle", with: "Kettlf"), .badSignature),
+            ("whitespace added", good.replacingOccurrences(of: "\"format\":1", with: "\"format\": 1"), .notCanonical),
+            ("keys out of order", good.replacingOccurrences(of: "{\"author\":", with: "{\"zz\":0,\"author\":"), .notCanonical),
+            ("an unknown field", String(good.dropLast()) + ",\"zz\":0}", .malformed),
+            ("another node's key claiming A's id", String(decoding: stolen.signed(signature: other.sign(stolen.signingBytes)).bytes, as: UTF8.self), .wrongKey),
+            ("no signature", good.replacingOccurrences(of: #","signature":"[^"]*""#, with: "", options: .regularExpression), .malformed),
+        ]
+        return [
+            "description": "Revisions signed with fixed Ed25519 keys (seeds in hex). signing_bytes are the RFC 8785 bytes without the signature; id is their SHA-256; signed is the wire form. Each invalid entry must be refused with the given error code.",
+            "keys": .object(keys), "revisions": .array(revisions),
+            "invalid": .array(invalid.map { ["name": .string($0.0), "bytes": .string($0.1), "error": .string($0.2.rawValue)] }),
+        ]
+    }
+
+    @Test func revisionVectors() throws {
+        let path = ProtocolVectors.directory.appendingPathComponent("revisions.json")
+        let fresh = Self.generate()
+        if ProcessInfo.processInfo.environment["THINGDATA_WRITE_VECTORS"] != nil {
+            try Data((JSONSerializer.pretty(fresh) + "\n").utf8).write(to: path)
+        }
+        let stored = try ProtocolVectors.json("revisions.json")
+        for r in stored["revisions"]!.arrayValue! {
+            let bytes = Array(r["signed"]!.stringValue!.utf8)
+            let s = try SignedRevision.decode(bytes)
+            #expect(s.id == r["id"]!.stringValue!)
+            #expect(s.signingBytes == Array(r["signing_bytes"]!.stringValue!.utf8))
+            #expect(ContentHash.sha256Hex(s.signingBytes) == s.id)
+            try s.verify(keys: KeyBook())
+            // Re-signing with the seed gives the same bytes.
+            let k = key(seedHex: stored["keys"]![r["key"]!.stringValue!]!["seed"]!.stringValue!)
+            #expect(s.revision.signed(signature: k.sign(s.revision.signingBytes)).bytes == bytes)
+        }
+        #expect(stored["revisions"] == fresh["revisions"])
+        for bad in stored["invalid"]!.arrayValue! {
+            let code = bad["error"]!.stringValue!
+            #expect(throws: RevisionError.self, "\(bad["name"]!)") {
+                do throws(RevisionError) { try SignedRevision.decode(Array(bad["bytes"]!.stringValue!.utf8)).verify(keys: KeyBook()) } catch {
+                    #expect(error.code.rawValue == code, "\(bad["name"]!)")
+                    throw error
+                }
+            }
+        }
+    }
+}
