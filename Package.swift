@@ -97,6 +97,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Figures for signed revisions: `swift run -c release thingdata-bench`.
+        .executableTarget(
+            name: "thingdata-bench",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataSigning",
+                "ThingDataStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/thingdata-bench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ThingDataCoreTests",
             dependencies: ["ThingDataCore", "ThingDataSigning", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,0 +1,142 @@
+// Figures for signed revisions (issue 3): raw Ed25519 verifications on one core, bundle import
+// end to end, the merge of one entity with 1,000 revisions and 8 heads, and the causality
+// metadata of an entity after 10,000 edits. Prints a table; run in release:
+//
+//   swift run -c release thingdata-bench [REVISIONS]     (default 100000)
+//   THINGDATA_BENCH_POSTGRES_URL=postgres://… also imports into PostgreSQL.
+import Crypto
+import Foundation
+import Logging
+import ThingDataCore
+import ThingDataSigning
+import ThingDataStore
+
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try await body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func row(_ what: String, _ value: String) { print("| \(what.padding(toLength: 72, withPad: " ", startingAt: 0)) | \(value) |") }
+
+let count = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 100_000
+var logger = Logger(label: "bench")
+logger.logLevel = .error
+print("cores=\(ProcessInfo.processInfo.activeProcessorCount) revisions=\(count)")
+print("| measure | figure |")
+print("|---|---|")
+
+// 1. Raw Ed25519 verifications per second, one core.
+let key = NodeKey.generate()
+let messages = (0..<2000).map { i in Array("revision \(i) ".utf8) + [UInt8](repeating: UInt8(i % 251), count: 600) }
+let signatures = messages.map { key.sign($0) }
+let publicKey = key.privateKey.publicKey
+var verified = 0
+let rawTime = await seconds {
+    for _ in 0..<5 {
+        for (m, s) in zip(messages, signatures) where publicKey.isValidSignature(s, for: m) { verified += 1 }
+    }
+}
+let rawRate = Double(verified) / rawTime
+row("Ed25519 verifications/s, one core (raw, swift-crypto)", String(format: "%.0f", rawRate))
+
+// 2. A bundle of `count` creates (things with names in three languages), then its import.
+let source = try await Catalog.open(store: MemoryContentStore(), key: key)
+let makeTime = await seconds {
+    for start in stride(from: 0, to: count, by: 1000) {
+        let ops = (start..<min(start + 1000, count)).map { i in
+            Operation(.create, .thing, body: [
+                "type": "device", "name": ["default": .string("Kettle \(i)"), "translations": ["de": .string("Wasserkocher \(i)"), "ja": "ケトル"]],
+                "manufacturer": ["name": .string("Maker \(i % 97)")], "properties": ["dimensions": ["length": 20.5, "width": 15, "height": 24], "materials": ["steel", "plastic"]],
+            ])
+        }
+        _ = try! await source.apply(ops, path: { _ in [] })
+    }
+}
+row("signed creates through the catalog (memory store), revisions/s", String(format: "%.0f", Double(count) / makeTime))
+var bundle: [UInt8] = []
+_ = try await RevisionBundle.export(from: source, now: Timestamp.now(), write: { bundle += $0 })
+row("bundle size", String(format: "%.1f MB for %d revisions", Double(bundle.count) / 1e6, count))
+
+var parsed: RevisionBundle.Verified!
+let readTime = try await seconds { parsed = try await RevisionBundle.read(bundle) }
+row("bundle read + checksums + every signature, revisions/s", String(format: "%.0f (%.2f s)", Double(count) / readTime, readTime))
+
+func importInto(_ location: StoreLocation, label: String) async throws {
+    try await withContentStore(location, logger: logger) { store in
+        let target = try await Catalog.open(store: store, key: .generate())
+        var summary = IngestSummary()
+        let t = try await seconds {
+            let verified = try await RevisionBundle.read(bundle)
+            summary = try await target.importBundle(verified)
+        }
+        precondition(summary.stored == count)
+        let rate = Double(count) / t
+        row("import end to end into \(label) (read, verify, store, views), revisions/s", String(format: "%.0f (%.2f s; %.2f× the raw one-core rate)", rate, t, rate / rawRate))
+        let again = try await seconds { _ = try await target.importBundle(try await RevisionBundle.read(bundle)) }
+        row("re-import of the same bundle into \(label) (all duplicates)", String(format: "%.2f s", again))
+    }
+}
+let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-bench-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: dir) }
+try await importInto(.sqlite(path: dir.appendingPathComponent("import.sqlite").path), label: "SQLite")
+if let url = ProcessInfo.processInfo.environment["THINGDATA_BENCH_POSTGRES_URL"] {
+    try await importInto(.postgres(url: url), label: "PostgreSQL")
+}
+_ = parsed
+
+// 3. Merge: one entity, 1,000 revisions, 8 heads (a 990-revision history, then 8 branches).
+func body(_ i: Int, branch: Int) -> JSONObject {
+    ["type": "device", "name": ["default": .string("Kettle \(branch)"), "translations": [["de", "fr", "es", "ja"][branch % 4]: .string("t\(i)")]],
+     "manufacturer": ["name": .string("Maker \(i % 5)")], "properties": ["materials": .array([.string("m\(branch)"), "steel"])],
+     "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": .string(Timestamp(microsecondsSinceEpoch: Int64(i) * 1000).description)]
+}
+let authors = (0..<8).map { _ in NodeKey.generate() }
+var nodes: [MergeEngine.Node] = []
+var last: (id: RevisionID, vv: VersionVector)?
+for i in 0..<990 {
+    let actor = String(format: "%016x", i % 8 + 1)
+    let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: last.map { [$0.id] } ?? [],
+        versionVector: VersionVector.next(actor: actor, parents: last.map { [$0.vv] } ?? []), author: authors[i % 8].author, hlc: HLC(wall: Int64(i)), body: body(i, branch: 0))
+    nodes.append(.init(id: r.id, revision: r))
+    last = (r.id, r.versionVector)
+}
+let fork = last!
+for b in 0..<8 {
+    var tip = fork
+    for j in 0..<(b < 2 ? 2 : 1) {
+        let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [tip.id],
+            versionVector: VersionVector.next(actor: String(format: "%016x", b + 1), parents: [tip.vv]), author: authors[b].author, hlc: HLC(wall: Int64(2000 + b * 10 + j)), body: body(2000 + j, branch: b))
+        nodes.append(.init(id: r.id, revision: r))
+        tip = (r.id, r.versionVector)
+    }
+}
+var result: MergeResult?
+let runs = 50
+let mergeTime = await seconds { for _ in 0..<runs { result = MergeEngine.merge(nodes.shuffled()) } }
+row("merge of one entity: \(nodes.count) revisions, \(result!.heads.count) heads", String(format: "%.2f ms per merge (%d field conflicts)", mergeTime / Double(runs) * 1000, result!.conflict?.fields.count ?? 0))
+
+// 4. Causality metadata after 10,000 edits by 40 actors (node incarnations), with forks.
+let store = MemoryContentStore()
+let editors = try await (0..<40).asyncMap { _ in try await Catalog.open(store: store, key: .generate()) }
+let thing = try await editors[0].apply(Operation(.create, .thing, body: ["type": "device", "name": ["default": "Kettle"], "manufacturer": ["name": "Acme"]]))!
+for i in 0..<10_000 {
+    // Each editor is a separate actor on one store: the vector gains an entry per editor.
+    let editor = Catalog(store: store, signer: RevisionSigner(key: editors[i % 40].signer.key, actor: String(format: "%016x", i % 40 + 1), wallClock: { Int64(i) }))
+    _ = try await editor.apply(Operation(.patch, .thing, id: thing.id, body: ["properties": ["serial_number": .string("SN-\(i)")]]))
+}
+let heads = try await store.heads(.thing, id: thing.id)!
+let headBytes = CanonicalJSON.encode(.array(heads.heads.map { ["id": .string($0.id), "vv": $0.vector.json] })).count
+let latest = try await store.revision(heads.heads[0].id)!
+let revision = try latest.decoded().revision
+let metadata = CanonicalJSON.encode(.object(["parents": .array(revision.parents.map { .string($0) }), "version_vector": revision.versionVector.json, "hlc": revision.hlc.json])).count
+row("causality metadata after 10,000 edits by 40 actors", "\(headBytes) bytes of heads+vectors; \(metadata) bytes per revision (\(revision.versionVector.counters.count) actors kept)")
+
+extension Sequence {
+    func asyncMap<T>(_ f: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await f(e)) }
+        return out
+    }
+}
