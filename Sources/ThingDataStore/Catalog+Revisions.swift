@@ -17,7 +17,28 @@ extension Catalog {
         // The clock resumes after the newest revision this store holds.
         let last = try await store.latestHLC()
         let signer = RevisionSigner(key: key, actor: actor, lastHLC: last, wallClock: { Int64(Date().timeIntervalSince1970 * 1000) })
-        return Catalog(store: store, signer: signer)
+        let catalog = Catalog(store: store, signer: signer)
+        try await catalog.adoptUnversioned()
+        return catalog
+    }
+
+    /// Gives every entity written before revisions existed (a node upgraded from the first
+    /// release) a first revision signed by this node, so history and export cover it.
+    /// Returns how many; nothing to do costs one query.
+    @discardableResult
+    public func adoptUnversioned() async throws -> Int {
+        var adopted = 0
+        while true {
+            let batch = try await store.unversioned(limit: 500)
+            guard !batch.isEmpty else { return adopted }
+            var changes = ChangeSet()
+            for e in batch {
+                let signed = signer.revision(kind: e.kind, entityID: e.id, parents: [], body: Materialize.body(of: e))
+                changes.revisions.append(RevisionWrite(signed: signed, expectedHeads: []))
+            }
+            try await store.commit(changes)
+            adopted += batch.count
+        }
     }
 
     /// The keys this node accepts: derivation from node ids, its own rotations, and the

@@ -52,6 +52,8 @@ public protocol ContentStore: Sendable {
     /// views, heads and conflicts up to date through the merge engine. All or nothing;
     /// revisions already held are skipped.
     func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary
+    /// Entities without any revision (written before revisions existed), in store order.
+    func unversioned(limit: Int) async throws -> [Entity]
     /// Small durable settings of the node's data (its actor id).
     func nodeState(_ key: String) async throws -> String?
     func setNodeState(_ key: String, _ value: String) async throws

@@ -171,6 +171,10 @@ public actor MemoryContentStore: ContentStore {
         return summary
     }
 
+    public func unversioned(limit: Int) async throws -> [Entity] {
+        Array(rows.values.filter { log.heads[$0.entity.id] == nil }.sorted { $0.sequence < $1.sequence }.prefix(limit).map(\.entity))
+    }
+
     public func nodeState(_ key: String) async throws -> String? { state[key] }
     public func setNodeState(_ key: String, _ value: String) async throws { state[key] = value }
 }
@@ -191,15 +195,18 @@ final class MemoryLedger: RevisionLedger, @unchecked Sendable {
     func known(_ ids: [RevisionID]) async throws -> Set<RevisionID> { Set(ids.filter { log.stored[$0] != nil }) }
     func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws { for r in revisions { log.insert(r) } }
     func all(ofEntity id: String) async throws -> [SignedRevision] { (log.byEntity[id] ?? []).compactMap { log.decoded[$0] } }
-    func heads(ofEntity id: String) async throws -> EntityHeads? { log.heads[id] }
-    func setHeads(_ heads: EntityHeads) async throws { log.heads[heads.entityID] = heads }
-    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws {
-        guard let entity else {
-            rows[id] = nil
-            return
+    func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads] {
+        var out: [String: EntityHeads] = [:]
+        for id in ids { out[id] = log.heads[id] }
+        return out
+    }
+    func setHeads(_ heads: [EntityHeads]) async throws { for h in heads { log.heads[h.entityID] = h } }
+    func materialize(_ entities: [Entity], deleting: [String]) async throws {
+        for id in deleting { rows[id] = nil }
+        for entity in entities {
+            let sequence = rows[entity.id]?.sequence ?? nextSequence
+            if rows[entity.id] == nil { nextSequence += 1 }
+            rows[entity.id] = MemoryContentStore.Row(entity: entity, sequence: sequence, index: EntityIndex(entity))
         }
-        let sequence = rows[id]?.sequence ?? nextSequence
-        if rows[id] == nil { nextSequence += 1 }
-        rows[id] = MemoryContentStore.Row(entity: entity, sequence: sequence, index: EntityIndex(entity))
     }
 }

@@ -70,16 +70,17 @@ public struct IngestSummary: Sendable, Equatable {
     public init() {}
 }
 
-/// What the shared ingest needs from a store, inside one transaction.
+/// What the shared ingest needs from a store, inside one transaction. Batched, so a large
+/// import costs a few statements per hundred revisions, not several per revision.
 protocol RevisionLedger {
     func known(_ ids: [RevisionID]) async throws -> Set<RevisionID>
     func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws
-    /// Every stored revision of an entity.
+    /// Every stored revision of an entity (the slow path: concurrent histories).
     func all(ofEntity id: String) async throws -> [SignedRevision]
-    func heads(ofEntity id: String) async throws -> EntityHeads?
-    func setHeads(_ heads: EntityHeads) async throws
-    /// Writes the entity's row (insert or replace), or removes it (nil view).
-    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws
+    func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads]
+    func setHeads(_ heads: [EntityHeads]) async throws
+    /// Writes entity rows (insert or replace) and removes the rows of deleted views.
+    func materialize(_ entities: [Entity], deleting: [String]) async throws
 }
 
 enum Ingest {
@@ -94,7 +95,7 @@ enum Ingest {
         }
         summary.duplicates += batch.count - seen.count
         guard !fresh.isEmpty else { return summary }
-        // Parents must be held or come in this batch; vectors must follow from the parents'.
+        // Parents must be held or come in this batch.
         let batchByID = Dictionary(fresh.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let parentIDs = Set(fresh.flatMap(\.revision.parents)).subtracting(batchByID.keys)
         let held = try await ledger.known(Array(parentIDs))
@@ -107,38 +108,74 @@ enum Ingest {
             if byEntity[r.revision.entityID] == nil { order.append(r.revision.entityID) }
             byEntity[r.revision.entityID, default: []].append(r)
         }
+        let current = try await ledger.heads(ofEntities: order)
         try await ledger.insert(fresh, receivedAt: now)
+        var newHeads: [EntityHeads] = []
+        var upserts: [Entity] = []
+        var deletes: [String] = []
         for entityID in order {
             let incoming = byEntity[entityID]!
             let kind = incoming[0].revision.kind
-            let current = try await ledger.heads(ofEntity: entityID)
-            if let current, current.kind != kind {
-                throw StoreError.rejected(RevisionError(.malformed, "entity \(entityID) is a \(current.kind.rawValue), not a \(kind.rawValue)"))
+            let now = current[entityID]
+            if let now, now.kind != kind {
+                throw StoreError.rejected(RevisionError(.malformed, "entity \(entityID) is a \(now.kind.rawValue), not a \(kind.rawValue)"))
             }
-            let all = try await ledger.all(ofEntity: entityID)
-            let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            for r in incoming {
-                guard r.revision.kind == kind else { throw StoreError.rejected(RevisionError(.malformed, "revisions of \(entityID) disagree on its kind")) }
-                var parentVectors: [VersionVector] = []
-                for p in r.revision.parents {
-                    guard let parent = byID[p], parent.revision.entityID == entityID else {
-                        throw StoreError.rejected(RevisionError(.missingParent, "parent \(p) of \(r.id) is not a revision of entity \(entityID)"))
+            guard incoming.allSatisfy({ $0.revision.kind == kind }) else {
+                throw StoreError.rejected(RevisionError(.malformed, "revisions of \(entityID) disagree on its kind"))
+            }
+            let state: EntityHeads
+            let view: JSONObject?
+            if let linear = try linearExtension(incoming, of: now) {
+                // The common case (sync, import): each revision builds on all heads before it.
+                state = EntityHeads(kind: kind, entityID: entityID, heads: [.init(id: linear.id, vector: linear.revision.versionVector)], deleted: linear.revision.isTombstone, conflict: nil)
+                view = linear.revision.body
+            } else {
+                let all = try await ledger.all(ofEntity: entityID)
+                let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                for r in incoming {
+                    var parentVectors: [VersionVector] = []
+                    for p in r.revision.parents {
+                        guard let parent = byID[p], parent.revision.entityID == entityID else {
+                            throw StoreError.rejected(RevisionError(.missingParent, "parent \(p) of \(r.id) is not a revision of entity \(entityID)"))
+                        }
+                        parentVectors.append(parent.revision.versionVector)
                     }
-                    parentVectors.append(parent.revision.versionVector)
+                    try checkVector(r, parents: parentVectors)
                 }
-                guard r.revision.versionVector.isValidSuccessor(of: parentVectors) else {
-                    throw StoreError.rejected(RevisionError(.vectorRegression, "the version vector of \(r.id) does not follow from its parents' (one actor one step ahead, the rest their maximum)"))
-                }
+                let result = MergeEngine.merge(all.map { .init(id: $0.id, revision: $0.revision) })
+                let heads = result.heads.map { EntityHeads.Head(id: $0, vector: byID[$0]!.revision.versionVector) }
+                state = EntityHeads(kind: kind, entityID: entityID, heads: heads, deleted: result.view == nil, conflict: result.conflict?.json)
+                view = result.view
             }
-            let result = MergeEngine.merge(all.map { .init(id: $0.id, revision: $0.revision) })
-            let heads = result.heads.map { EntityHeads.Head(id: $0, vector: byID[$0]!.revision.versionVector) }
-            try await ledger.setHeads(EntityHeads(kind: kind, entityID: entityID, heads: heads, deleted: result.view == nil, conflict: result.conflict?.json))
-            try await ledger.materialize(kind, id: entityID, entity: result.view.map { Materialize.entity(kind, id: entityID, view: $0) })
+            newHeads.append(state)
+            if let view { upserts.append(Materialize.entity(kind, id: entityID, view: view)) } else { deletes.append(entityID) }
             summary.entities += 1
-            if result.conflict != nil { summary.conflicts += 1 }
+            if state.conflict != nil { summary.conflicts += 1 }
         }
+        try await ledger.setHeads(newHeads)
+        try await ledger.materialize(upserts, deleting: deletes)
         summary.stored = fresh.count
         return summary
+    }
+
+    static func checkVector(_ r: SignedRevision, parents: [VersionVector]) throws {
+        guard r.revision.versionVector.isValidSuccessor(of: parents) else {
+            throw StoreError.rejected(RevisionError(.vectorRegression, "the version vector of \(r.id) does not follow from its parents' (one actor one step ahead, the rest their maximum)"))
+        }
+    }
+
+    /// The last revision when `incoming` (in order) is a chain in which each revision's parents
+    /// are exactly the heads before it; nil when histories fork or join (the merge engine's case).
+    static func linearExtension(_ incoming: [SignedRevision], of current: EntityHeads?) throws -> SignedRevision? {
+        var heads = current?.heads ?? []
+        var last: SignedRevision?
+        for r in incoming {
+            guard r.revision.parents == heads.map(\.id) else { return nil }
+            try checkVector(r, parents: heads.map(\.vector))
+            heads = [.init(id: r.id, vector: r.revision.versionVector)]
+            last = r
+        }
+        return last
     }
 }
 

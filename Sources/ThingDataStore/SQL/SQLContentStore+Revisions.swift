@@ -1,9 +1,18 @@
 import SQLKit
+import SQLiteNIO
 public import ThingDataCore
 
 extension SQLContentStore {
     func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
-        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased(), locking: false) }.flatMap { $0.kind == kind ? $0 : nil }
+        // On SQLite straight through SQLiteNIO: every single GET asks for its ETag.
+        if let sqlite = sessions as? SQLiteSessions {
+            guard let row = try await sqlite.readRows("SELECT kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = ?1", [id.lowercased()]).first,
+                row.column("kind")?.string == kind.rawValue, let heads = row.column("heads")?.string
+            else { return nil }
+            let conflict = row.column("conflict")?.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            return EntityHeads(kind: kind, entityID: id.lowercased(), heads: EntityHeads.heads(fromJSON: heads), deleted: (row.column("deleted")?.integer ?? 0) != 0, conflict: conflict)
+        }
+        return try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased(), locking: false) }.flatMap { $0.kind == kind ? $0 : nil }
     }
 
     static func storedRevisions(_ rows: [any SQLRow]) throws -> [StoredRevision] {
@@ -55,6 +64,10 @@ extension SQLContentStore {
         }
     }
 
+    func unversioned(limit: Int) async throws -> [Entity] {
+        try await fetch(select() + " WHERE NOT EXISTS (SELECT 1 FROM entity_heads h WHERE h.entity_id = e.id) ORDER BY seq LIMIT \(literal: limit)").map(\.entity)
+    }
+
     func nodeState(_ key: String) async throws -> String? {
         try await sessions.read { db in try await db.raw("SELECT value FROM node_state WHERE key = \(bind: key)").first()?.decode(column: "value", as: String.self) }
     }
@@ -74,7 +87,7 @@ extension SQLContentStore {
             let current = try await ledger.heads(ofEntity: r.entityID, locking: true)
             guard (current?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
             try await ledger.insert([w.signed], receivedAt: Timestamp.now())
-            try await ledger.setHeads(EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil))
+            try await ledger.setHeads([EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)])
         }
     }
 }
@@ -114,8 +127,16 @@ struct SQLLedger: RevisionLedger {
             heads: EntityHeads.heads(fromJSON: try row.decode(column: "heads", as: String.self)), deleted: try row.decode(column: "deleted", as: Bool.self), conflict: conflict)
     }
 
-    func heads(ofEntity id: String) async throws -> EntityHeads? {
-        try await heads(ofEntity: id, locking: true)
+    func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads] {
+        var out: [String: EntityHeads] = [:]
+        let lock: SQLQueryString = flavor == .postgres ? " FOR UPDATE" : ""
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let binds: [any Encodable & Sendable] = Array(ids[start..<min(start + 500, ids.count)])
+            for row in try await db.raw("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id IN (\(binds: binds))" + lock).all() {
+                if let h = try Self.decodeHeads(row) { out[h.entityID] = h }
+            }
+        }
+        return out
     }
 
     /// With `locking`, PostgreSQL holds the row until commit, so two transactions cannot both
@@ -125,21 +146,31 @@ struct SQLLedger: RevisionLedger {
         return try await db.raw("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = \(bind: id)" + lock).first().flatMap(Self.decodeHeads)
     }
 
-    func setHeads(_ h: EntityHeads) async throws {
-        let conflict = h.conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) }
-        try await db.raw("""
-            INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict) VALUES (\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict))
-            ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict
-            """).run()
+    func setHeads(_ all: [EntityHeads]) async throws {
+        for start in stride(from: 0, to: all.count, by: 200) {
+            let rows = all[start..<min(start + 200, all.count)].map { h -> SQLQueryString in
+                let conflict = h.conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) }
+                return "(\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict))"
+            }
+            try await db.raw("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict) VALUES " + rows.joined(separator: ", ")
+                + " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict").run()
+        }
     }
 
-    func materialize(_ kind: EntityKind, id: String, entity: Entity?) async throws {
-        guard let entity else {
-            try await db.raw("DELETE FROM entities WHERE id = \(bind: id)").run()
-            return
+    /// Rows upserted many per statement; an existing row keeps its place (`seq`).
+    func materialize(_ entities: [Entity], deleting: [String]) async throws {
+        let columns = SQLContentStore.columnNames(flavor)
+        let assignments = columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        for start in stride(from: 0, to: entities.count, by: 200) {
+            let rows = entities[start..<min(start + 200, entities.count)].map { e in
+                "(\(bind: e.id), " + SQLContentStore.values(e, flavor: flavor).joined(separator: ", ") + ")" as SQLQueryString
+            }
+            try await db.raw("INSERT INTO entities (id, " + SQLQueryString(columns.joined(separator: ", ")) + ") VALUES " + rows.joined(separator: ", ")
+                + SQLQueryString(" ON CONFLICT (id) DO UPDATE SET " + assignments)).run()
         }
-        if try await !SQLContentStore.update(entity, flavor: flavor, db) {
-            try await SQLContentStore.insert([entity], flavor: flavor, db)
+        for start in stride(from: 0, to: deleting.count, by: 500) {
+            let binds: [any Encodable & Sendable] = Array(deleting[start..<min(start + 500, deleting.count)])
+            try await db.raw("DELETE FROM entities WHERE id IN (\(binds: binds))").run()
         }
     }
 }
