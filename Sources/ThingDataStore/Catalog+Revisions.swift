@@ -224,13 +224,8 @@ extension Catalog {
     /// Checks revisions made elsewhere (a bundle, a peer) and stores them all or none:
     /// structure, author key, signature, body against the content schema, parents and vectors.
     /// Signatures are checked on every core at once.
-    public func ingest(_ revisions: [SignedRevision], signaturesChecked: Bool = false) async throws -> IngestSummary {
-        if !signaturesChecked { try await Self.verifyAll(revisions, keys: try await keyBook()) }
-        for (i, s) in revisions.enumerated() {
-            if let body = s.revision.body, let problem = Self.bodyProblem(s.revision.kind, body) {
-                throw IngestError(index: i, revision: s.id, error: RevisionError(.invalidBody, problem))
-            }
-        }
+    public func ingest(_ revisions: [SignedRevision], checked: Bool = false) async throws -> IngestSummary {
+        if !checked { try await Self.checkAll(revisions, keys: try await keyBook()) }
         do {
             let summary = try await store.ingest(revisions)
             if let latest = revisions.map(\.revision.hlc).max() { signer.observe(latest) }
@@ -240,24 +235,49 @@ extension Catalog {
         }
     }
 
-    /// Every signature, in parallel chunks; the first failure (lowest index) is reported.
-    static func verifyAll(_ revisions: [SignedRevision], keys: KeyBook) async throws {
-        let chunk = max(256, revisions.count / (ProcessInfo.processInfo.activeProcessorCount * 2) + 1)
-        let failures = await withTaskGroup(of: IngestError?.self) { group in
-            for start in stride(from: 0, to: revisions.count, by: chunk) {
-                let slice = revisions[start..<min(start + chunk, revisions.count)]
+    /// Every signature and body, in parallel chunks on every core; the first failure (lowest
+    /// index) is reported.
+    static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws {
+        _ = try await parallelMap(revisions) { s throws(RevisionError) in
+            try Self.check(s, keys: keys)
+            return ()
+        }
+    }
+
+    /// Signature and body of one revision from elsewhere.
+    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) {
+        try s.verify(keys: keys)
+        if let body = s.revision.body, let problem = bodyProblem(s.revision.kind, body) { throw RevisionError(.invalidBody, problem) }
+    }
+
+    /// `transform` over `items` in order, in chunks spread over the cores.
+    static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
+        let chunk = max(256, items.count / (ProcessInfo.processInfo.activeProcessorCount * 2) + 1)
+        let parts = await withTaskGroup(of: (Int, Result<[R], IngestError>).self) { group in
+            for start in stride(from: 0, to: items.count, by: chunk) {
+                let slice = items[start..<min(start + chunk, items.count)]
                 group.addTask {
-                    for (i, s) in zip(slice.indices, slice) {
-                        do throws(RevisionError) { try s.verify(keys: keys) } catch { return IngestError(index: i, revision: s.id, error: error) }
+                    var out: [R] = []
+                    out.reserveCapacity(slice.count)
+                    for (i, item) in zip(slice.indices, slice) {
+                        do throws(RevisionError) { out.append(try transform(item)) } catch { return (start, .failure(IngestError(index: i, revision: nil, error: error))) }
                     }
-                    return nil
+                    return (start, .success(out))
                 }
             }
-            var found: [IngestError] = []
-            for await f in group { if let f { found.append(f) } }
-            return found
+            var all: [(Int, Result<[R], IngestError>)] = []
+            for await part in group { all.append(part) }
+            return all.sorted { $0.0 < $1.0 }
         }
-        if let first = failures.min(by: { ($0.index ?? 0) < ($1.index ?? 0) }) { throw first }
+        var out: [R] = []
+        out.reserveCapacity(items.count)
+        for (_, part) in parts {
+            switch part {
+            case .success(let r): out += r
+            case .failure(let e): throw e
+            }
+        }
+        return out
     }
 
     /// What is wrong with a revision body, or nil: it must be a valid entity of its kind plus

@@ -129,16 +129,27 @@ public enum RevisionBundle {
             throw bad("the manifest counts \(manifest["revisions"].map { "\($0)" } ?? "?") revisions; the bundle holds \(body.count)")
         }
         var hash = ContentHash.Stream()
-        var revisions: [SignedRevision] = []
-        revisions.reserveCapacity(body.count)
-        for (i, line) in body.enumerated() {
+        var raw: [[UInt8]] = []
+        raw.reserveCapacity(body.count)
+        for line in body {
             let l = Array(line)
             hash.update(l + [0x0A])
-            do { revisions.append(try SignedRevision.decode(l)) } catch { throw RevisionError(error.code, "line \(i + 2): \(error.reason)") }
-            if i % 5000 == 0 { progress(i, body.count) }
+            raw.append(l)
         }
         guard manifest["revisions_sha256"]?.stringValue == hash.finalizeHex() else { throw bad("the revisions' checksum does not match the manifest") }
-        try await Catalog.verifyAll(revisions, keys: book)
+        progress(0, body.count)
+        // Decoding, signatures and bodies on every core.
+        let keys = book
+        let revisions: [SignedRevision]
+        do {
+            revisions = try await Catalog.parallelMap(raw) { l throws(RevisionError) in
+                let s = try SignedRevision.decode(l)
+                try Catalog.check(s, keys: keys)
+                return s
+            }
+        } catch let error as IngestError {
+            throw RevisionError(error.error.code, "line \((error.index ?? 0) + 2): \(error.error.reason)")
+        }
         progress(body.count, body.count)
         return Verified(nodeID: nodeID, revisions: revisions, rotations: rotations)
     }
@@ -149,6 +160,6 @@ extension Catalog {
     public func importBundle(_ bundle: RevisionBundle.Verified) async throws -> IngestSummary {
         try await learn(rotations: bundle.rotations)
         // One transaction, so a failure leaves nothing; re-imports only count duplicates.
-        return try await ingest(bundle.revisions, signaturesChecked: true)
+        return try await ingest(bundle.revisions, checked: true)
     }
 }
