@@ -224,10 +224,15 @@ extension Catalog {
     /// Checks revisions made elsewhere (a bundle, a peer) and stores them all or none:
     /// structure, author key, signature, body against the content schema, parents and vectors.
     /// Signatures are checked on every core at once.
-    public func ingest(_ revisions: [SignedRevision], checked: Bool = false) async throws -> IngestSummary {
-        if !checked { try await Self.checkAll(revisions, keys: try await keyBook()) }
+    ///
+    /// `checked` revisions (a verified bundle) skip the checks; `prepared` are their views,
+    /// made while checking, by revision id.
+    public func ingest(_ revisions: [SignedRevision], checked: Bool = false, prepared: [RevisionID: Entity] = [:]
+    ) async throws -> IngestSummary {
+        var prepared = prepared
+        if !checked { prepared = try await Self.checkAll(revisions, keys: try await keyBook()) }
         do {
-            let summary = try await store.ingest(revisions)
+            let summary = try await store.ingest(revisions, prepared: prepared)
             if let latest = revisions.map(\.revision.hlc).max() { signer.observe(latest) }
             return summary
         } catch StoreError.rejected(let why) {
@@ -237,17 +242,18 @@ extension Catalog {
 
     /// Every signature and body, in parallel chunks on every core; the first failure (lowest
     /// index) is reported.
-    static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws {
-        _ = try await parallelMap(revisions) { s throws(RevisionError) in
-            try Self.check(s, keys: keys)
-            return ()
-        }
+    /// Returns the entity each live revision describes (its view when it ends a linear history).
+    static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws -> [RevisionID: Entity] {
+        let entities = try await parallelMap(revisions) { s throws(RevisionError) in try Self.check(s, keys: keys) }
+        var out: [RevisionID: Entity] = [:]
+        for (s, e) in zip(revisions, entities) { if let e { out[s.id] = e } }
+        return out
     }
 
-    /// Signature and body of one revision from elsewhere.
-    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) {
+    /// Signature and body of one revision from elsewhere; the entity its body describes.
+    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> Entity? {
         try s.verify(keys: keys)
-        if let body = s.revision.body, let problem = bodyProblem(s.revision.kind, body) { throw RevisionError(.invalidBody, problem) }
+        return try checkedEntity(s.revision)
     }
 
     /// `transform` over `items` in order, in chunks spread over the cores.
@@ -280,22 +286,28 @@ extension Catalog {
         return out
     }
 
-    /// What is wrong with a revision body, or nil: it must be a valid entity of its kind plus
-    /// well-formed timestamps.
-    static func bodyProblem(_ kind: EntityKind, _ body: JSONObject) -> String? {
-        var b = body
-        guard let created = b["created_at"]?.stringValue, Timestamp(iso8601: created) != nil else { return "created_at must be an ISO 8601 UTC time" }
-        if let updated = b["updated_at"], updated != .null, updated.stringValue.flatMap(Timestamp.init(iso8601:)) == nil {
-            return "updated_at must be null or an ISO 8601 UTC time"
+    /// The entity a revision body describes; it must be a valid entity of its kind with
+    /// well-formed timestamps (`invalidBody` says what is wrong). Nil for a tombstone.
+    static func checkedEntity(_ r: Revision) throws(RevisionError) -> Entity? {
+        guard var b = r.body else { return nil }
+        guard let createdText = b["created_at"]?.stringValue, let created = Timestamp(iso8601: createdText) else {
+            throw RevisionError(.invalidBody, "created_at must be an ISO 8601 UTC time")
+        }
+        var updated: Timestamp?
+        if let u = b["updated_at"], u != .null {
+            guard let t = u.stringValue.flatMap(Timestamp.init(iso8601:)) else { throw RevisionError(.invalidBody, "updated_at must be null or an ISO 8601 UTC time") }
+            updated = t
         }
         b["created_at"] = nil
         b["updated_at"] = nil
-        if kind == .story { b["version"] = nil }
+        let version = r.kind == .story ? b["version"] : nil
+        b["version"] = r.kind == .story ? nil : b["version"]
         do {
-            _ = try ContentRules.normalize(kind, .object(b))
-            return nil
+            var normalized = try ContentRules.normalize(r.kind, .object(b))
+            if let version { normalized["version"] = version }
+            return Entity(kind: r.kind, id: r.entityID, body: normalized, createdAt: created, updatedAt: updated)
         } catch {
-            return error.issues.prefix(3).map { "\($0.loc.map { "\($0)" }.joined(separator: ".")): \($0.msg)" }.joined(separator: "; ")
+            throw RevisionError(.invalidBody, error.issues.prefix(3).map { "\($0.loc.map { "\($0)" }.joined(separator: ".")): \($0.msg)" }.joined(separator: "; "))
         }
     }
 }

@@ -51,7 +51,8 @@ public protocol ContentStore: Sendable {
     /// Stores revisions made elsewhere (import, federation) and brings the affected entities'
     /// views, heads and conflicts up to date through the merge engine. All or nothing;
     /// revisions already held are skipped.
-    func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary
+    /// `prepared`: entities already made from revision bodies (by id), reused as views.
+    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary
     /// Entities without any revision (written before revisions existed), in store order.
     func unversioned(limit: Int) async throws -> [Entity]
     /// Small durable settings of the node's data (its actor id).

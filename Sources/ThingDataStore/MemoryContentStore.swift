@@ -97,12 +97,13 @@ public actor MemoryContentStore: ContentStore {
     public func commit(_ changes: ChangeSet) async throws {
         var staged = rows
         var sequence = nextSequence
-        var stagedLog = log
+        // Heads are checked first and the log is changed only once everything passed (copying
+        // the whole log per commit would make large loads quadratic).
+        var planned: [String: [RevisionID]] = [:]
         for w in changes.revisions {
             let r = w.signed.revision
-            guard (stagedLog.heads[r.entityID]?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
-            stagedLog.insert(w.signed)
-            stagedLog.heads[r.entityID] = EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)
+            guard (planned[r.entityID] ?? log.heads[r.entityID]?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
+            planned[r.entityID] = [w.signed.id]
         }
         for write in changes.writes {
             switch write {
@@ -133,7 +134,11 @@ public actor MemoryContentStore: ContentStore {
         }
         rows = staged
         nextSequence = sequence
-        log = stagedLog
+        for w in changes.revisions {
+            let r = w.signed.revision
+            log.insert(w.signed)
+            log.heads[r.entityID] = EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)
+        }
     }
 
     // MARK: Revisions
@@ -162,9 +167,9 @@ public actor MemoryContentStore: ContentStore {
         Array(log.heads.values.filter { $0.conflict != nil && (kind == nil || $0.kind == kind) }.sorted { $0.entityID < $1.entityID }.dropFirst(offset).prefix(limit))
     }
 
-    public func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary {
+    public func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary {
         let ledger = MemoryLedger(log: log, rows: rows, nextSequence: nextSequence)
-        let summary = try await Ingest.apply(revisions, ledger: ledger, now: Timestamp(microsecondsSinceEpoch: 0))
+        let summary = try await Ingest.apply(revisions, prepared: prepared, ledger: ledger, now: Timestamp(microsecondsSinceEpoch: 0))
         log = ledger.log
         rows = ledger.rows
         nextSequence = ledger.nextSequence

@@ -92,6 +92,8 @@ public enum RevisionBundle {
         public var nodeID: NodeID
         public var revisions: [SignedRevision]
         public var rotations: [KeyRotation]
+        /// Each live revision's entity, made while checking.
+        var prepared: [RevisionID: Entity]
     }
 
     /// Reads and checks a whole bundle before anything is written: header, every line's
@@ -141,17 +143,19 @@ public enum RevisionBundle {
         // Decoding, signatures and bodies on every core.
         let keys = book
         let revisions: [SignedRevision]
+        var prepared: [RevisionID: Entity] = [:]
         do {
-            revisions = try await Catalog.parallelMap(raw) { l throws(RevisionError) in
+            let checked = try await Catalog.parallelMap(raw) { l throws(RevisionError) in
                 let s = try SignedRevision.decode(l)
-                try Catalog.check(s, keys: keys)
-                return s
+                return (s, try Catalog.check(s, keys: keys))
             }
+            revisions = checked.map(\.0)
+            for (s, e) in checked { if let e { prepared[s.id] = e } }
         } catch let error as IngestError {
             throw RevisionError(error.error.code, "line \((error.index ?? 0) + 2): \(error.error.reason)")
         }
         progress(body.count, body.count)
-        return Verified(nodeID: nodeID, revisions: revisions, rotations: rotations)
+        return Verified(nodeID: nodeID, revisions: revisions, rotations: rotations, prepared: prepared)
     }
 }
 
@@ -160,6 +164,6 @@ extension Catalog {
     public func importBundle(_ bundle: RevisionBundle.Verified) async throws -> IngestSummary {
         try await learn(rotations: bundle.rotations)
         // One transaction, so a failure leaves nothing; re-imports only count duplicates.
-        return try await ingest(bundle.revisions, checked: true)
+        return try await ingest(bundle.revisions, checked: true, prepared: bundle.prepared)
     }
 }

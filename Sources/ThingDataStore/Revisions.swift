@@ -85,7 +85,7 @@ protocol RevisionLedger {
 
 enum Ingest {
     /// Checks a batch against the store and applies it (see `ContentStore.ingest`).
-    static func apply(_ batch: [SignedRevision], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
+    static func apply(_ batch: [SignedRevision], prepared: [RevisionID: Entity] = [:], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
         var summary = IngestSummary()
         var fresh: [SignedRevision] = []
         var seen = Set<RevisionID>()
@@ -125,10 +125,12 @@ enum Ingest {
             }
             let state: EntityHeads
             let view: JSONObject?
+            var entity: Entity?
             if let linear = try linearExtension(incoming, of: now) {
                 // The common case (sync, import): each revision builds on all heads before it.
                 state = EntityHeads(kind: kind, entityID: entityID, heads: [.init(id: linear.id, vector: linear.revision.versionVector)], deleted: linear.revision.isTombstone, conflict: nil)
                 view = linear.revision.body
+                entity = prepared[linear.id]
             } else {
                 let all = try await ledger.all(ofEntity: entityID)
                 let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -148,7 +150,7 @@ enum Ingest {
                 view = result.view
             }
             newHeads.append(state)
-            if let view { upserts.append(Materialize.entity(kind, id: entityID, view: view)) } else { deletes.append(entityID) }
+            if let view { upserts.append(entity ?? Materialize.entity(kind, id: entityID, view: view)) } else { deletes.append(entityID) }
             summary.entities += 1
             if state.conflict != nil { summary.conflicts += 1 }
         }

@@ -57,10 +57,10 @@ extension SQLContentStore {
         return try await sessions.read { db in try await db.raw(query).all().compactMap(SQLLedger.decodeHeads) }
     }
 
-    func ingest(_ revisions: [SignedRevision]) async throws -> IngestSummary {
+    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary {
         let flavor = self.flavor
         return try await sessions.transaction { db in
-            try await Ingest.apply(revisions, ledger: SQLLedger(db: db, flavor: flavor), now: Timestamp.now())
+            try await Ingest.apply(revisions, prepared: prepared, ledger: SQLLedger(db: db, flavor: flavor), now: Timestamp.now())
         }
     }
 
