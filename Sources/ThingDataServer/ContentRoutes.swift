@@ -16,10 +16,8 @@ struct ContentRoutes {
             group.post { request, context in try await create(kind, request, context) }
             group.get { request, context in try await list(kind, request, context) }
             group.get(":id") { request, context in
-                let id = try context.parameters.require("id")
-                async let tag = catalog.etag(kind, id: id)
-                let bytes = try await catalog.getJSON(kind, id: id)
-                return JSONResponse.make(bytes: bytes, headers: Self.etagHeaders(try await tag))
+                let rendered = try await catalog.getJSON(kind, id: try context.parameters.require("id"))
+                return JSONResponse.make(bytes: rendered.bytes, headers: Self.etagHeaders(rendered.etag))
             }
             group.get(":id/history") { request, context in
                 let query = Query(request)

@@ -37,9 +37,9 @@ public struct Catalog: Sendable {
     }
 
     /// The v1 JSON bytes of a single GET.
-    public func getJSON(_ kind: EntityKind, id: String) async throws -> [UInt8] {
-        guard let bytes = try await store.renderedEntity(kind, id: id) else { throw Self.notFound(kind, id) }
-        return bytes
+    public func getJSON(_ kind: EntityKind, id: String) async throws -> RenderedEntity {
+        guard let rendered = try await store.renderedEntity(kind, id: id) else { throw Self.notFound(kind, id) }
+        return rendered
     }
 
     public func list(_ query: ListQuery) async throws -> [Listed] { try await store.list(query) }
@@ -227,6 +227,7 @@ public struct Catalog: Sendable {
             case .delete(let k, let i): (kind, id, body) = (k, i, nil)
             }
             var heads = chain[id]
+            if heads == nil, case .insert = write { heads = [] }  // a new id has no history
             if heads == nil { heads = try await store.heads(kind, id: id)?.heads ?? [] }
             let signed = signer.revision(kind: kind, entityID: id, parents: heads!.map { ($0.id, $0.vector) }, body: body)
             changes.revisions.append(RevisionWrite(signed: signed, expectedHeads: heads!.map(\.id)))

@@ -15,7 +15,7 @@ public protocol ContentStore: Sendable {
     /// An entity and every relationship touching it, in one round trip where the backend can.
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])?
     /// The v1 JSON of an entity with its relationships embedded (the answer of a single GET).
-    func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]?
+    func renderedEntity(_ kind: EntityKind, id: String) async throws -> RenderedEntity?
     func list(_ query: ListQuery) async throws -> [Listed]
     /// Relationships with an endpoint among `ids`.
     func relationships(touching ids: [String], direction: RelationshipDirection) async throws -> [Entity]
@@ -81,13 +81,24 @@ extension ContentStore {
         return page.compactMap { hit in bySequence[hit.sequence].map { SearchHit(entity: $0, score: hit.score) } }
     }
 
-    public func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
-        try await defaultRenderedEntity(kind, id: id)
+    public func renderedEntity(_ kind: EntityKind, id: String) async throws -> RenderedEntity? {
+        guard let bytes = try await defaultRenderedEntity(kind, id: id) else { return nil }
+        return RenderedEntity(bytes: bytes, etag: try await heads(kind, id: id)?.etag)
     }
 
     public func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
         guard let e = try await entity(kind, id: id) else { return nil }
         return (e, try await relationships(touching: [e.id], direction: .both))
+    }
+}
+
+/// The v1 JSON of a single GET and the entity's ETag, read together.
+public struct RenderedEntity: Sendable {
+    public var bytes: [UInt8]
+    public var etag: String?
+    public init(bytes: [UInt8], etag: String?) {
+        self.bytes = bytes
+        self.etag = etag
     }
 }
 

@@ -211,7 +211,11 @@ enum FileManagerShim {
                 Operation(.create, .story, body: Sample.story(thing: "$ref:a")),
             ], path: { [.index($0)] })
             for entity in plan.entities.compactMap({ $0 }) {
-                let bytes = try #require(try await catalog.store.renderedEntity(entity.kind, id: entity.id))
+                let rendered = try #require(try await catalog.store.renderedEntity(entity.kind, id: entity.id))
+                let bytes = rendered.bytes
+                // The ETag comes with the same read, and is the entity's current version.
+                #expect(rendered.etag == (try await catalog.etag(entity.kind, id: entity.id)))
+                #expect(rendered.etag != nil)
                 let viaModel = try await catalog.get(entity.kind, id: entity.id)
                 #expect(try JSONParser.parse(bytes) == viaModel)
                 #expect(try JSONParser.parse(bytes).objectValue?.keys == viaModel.objectValue?.keys)

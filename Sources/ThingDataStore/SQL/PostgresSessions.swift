@@ -58,12 +58,13 @@ final class PostgresSessions: SQLSessions {
 /// server plans once per connection.
 struct EntityWithRelationshipsStatement: PostgresPreparedStatement {
     static let sql = """
-        SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE id = $1 AND kind = $2
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE source_id = $1 AND kind = 'relationship'
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text FROM entities WHERE target_id = $1 AND kind = 'relationship'
+        SELECT seq, kind, id, created_at, updated_at, body::text, (SELECT etag FROM entity_heads WHERE entity_id = $1) AS etag FROM entities WHERE id = $1 AND kind = $2
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text, NULL FROM entities WHERE source_id = $1 AND kind = 'relationship'
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body::text, NULL FROM entities WHERE target_id = $1 AND kind = 'relationship'
         ORDER BY seq LIMIT 20001
         """
-    typealias Row = (Int64, String, String, Int64, Int64?, String)
+    /// seq, kind, id, created_at, updated_at, body, etag (the entity's row only).
+    typealias Row = (Int64, String, String, Int64, Int64?, String, String?)
 
     var id: String
     var kind: String

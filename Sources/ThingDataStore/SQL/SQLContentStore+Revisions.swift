@@ -79,16 +79,24 @@ extension SQLContentStore {
     }
 
     /// Local revisions inside a commit: each applies only on the heads it was planned on.
+    /// Batched: one query reads (and on PostgreSQL locks) every touched entity's heads, one
+    /// statement per hundred revisions inserts them, one per two hundred entities moves heads.
     static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
         guard !writes.isEmpty else { return }
         let ledger = SQLLedger(db: db, flavor: flavor)
+        var order: [String] = []
+        var seen = Set<String>()
+        for w in writes where seen.insert(w.signed.revision.entityID).inserted { order.append(w.signed.revision.entityID) }
+        var current = try await ledger.heads(ofEntities: order).mapValues { $0.heads.map(\.id) }
+        var final: [String: EntityHeads] = [:]
         for w in writes {
             let r = w.signed.revision
-            let current = try await ledger.heads(ofEntity: r.entityID, locking: true)
-            guard (current?.heads.map(\.id) ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
-            try await ledger.insert([w.signed], receivedAt: Timestamp.now())
-            try await ledger.setHeads([EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)])
+            guard (current[r.entityID] ?? []) == w.expectedHeads else { throw StoreError.stale(r.kind, r.entityID) }
+            current[r.entityID] = [w.signed.id]
+            final[r.entityID] = EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)
         }
+        try await ledger.insert(writes.map(\.signed), receivedAt: Timestamp.now())
+        try await ledger.setHeads(order.compactMap { final[$0] })
     }
 }
 
@@ -150,10 +158,10 @@ struct SQLLedger: RevisionLedger {
         for start in stride(from: 0, to: all.count, by: 200) {
             let rows = all[start..<min(start + 200, all.count)].map { h -> SQLQueryString in
                 let conflict = h.conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) }
-                return "(\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict))"
+                return "(\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict), \(bind: h.etag))"
             }
-            try await db.raw("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict) VALUES " + rows.joined(separator: ", ")
-                + " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict").run()
+            try await db.raw("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict, etag) VALUES " + rows.joined(separator: ", ")
+                + " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict, etag = excluded.etag").run()
         }
     }
 

@@ -101,17 +101,27 @@ struct SQLContentStore: ContentStore {
         try await fetch(select() + " WHERE id = \(bind: id.lowercased()) AND kind = \(bind: kind.rawValue)").first?.entity
     }
 
+    /// The entity (with its ETag) and the relationships touching it, in one query.
     static let entityWithRelationshipsSQL = """
-        SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE id = ?1 AND kind = ?2
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE source_id = ?1 AND kind = 'relationship'
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE target_id = ?1 AND kind = 'relationship'
+        SELECT seq, kind, id, created_at, updated_at, body, (SELECT etag FROM entity_heads WHERE entity_id = ?1) AS etag FROM entities WHERE id = ?1 AND kind = ?2
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body, NULL AS etag FROM entities WHERE source_id = ?1 AND kind = 'relationship'
+        UNION ALL SELECT seq, kind, id, created_at, updated_at, body, NULL AS etag FROM entities WHERE target_id = ?1 AND kind = 'relationship'
         ORDER BY seq LIMIT 20001
         """
 
     /// SQLite: the answer is spliced from the stored body texts, which are never parsed.
-    func renderedEntity(_ kind: EntityKind, id: String) async throws -> [UInt8]? {
+    func renderedEntity(_ kind: EntityKind, id: String) async throws -> RenderedEntity? {
+        if let postgres = sessions as? PostgresSessions, kind != .relationship {
+            let id = id.lowercased()
+            let rows = try await postgres.entityRows(id: id, kind: kind.rawValue)
+            guard let main = rows.first(where: { $0.2 == id && $0.1 == kind.rawValue }) else { return nil }
+            var seen: Set<String> = []
+            let relationships = try rows.filter { $0.1 == "relationship" && $0.2 != id && seen.insert($0.2).inserted }.map { try Self.entity(fromPostgres: $0) }
+            return RenderedEntity(bytes: JSONSerializer.serialize(try Self.entity(fromPostgres: main).rendered(relationships: relationships)), etag: main.6)
+        }
         guard let sqlite = sessions as? SQLiteSessions, kind != .relationship else {
-            return try await defaultRenderedEntity(kind, id: id)
+            guard let bytes = try await defaultRenderedEntity(kind, id: id) else { return nil }
+            return RenderedEntity(bytes: bytes, etag: try await heads(kind, id: id)?.etag)
         }
         let id = id.lowercased()
         let rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue])
@@ -128,7 +138,7 @@ struct SQLContentStore: ContentStore {
             guard row.column("kind")?.string == "relationship", let rid = row.column("id")?.string, rid != id else { return false }
             return seen.insert(rid).inserted
         }.map { try render($0, withRelationships: nil) }
-        return try render(main, withRelationships: relationships)
+        return RenderedEntity(bytes: try render(main, withRelationships: relationships), etag: main.column("etag")?.string)
     }
 
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
@@ -137,18 +147,21 @@ struct SQLContentStore: ContentStore {
         if let sqlite = sessions as? SQLiteSessions {
             rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue]).map { try Self.decodeSQLite($0).entity }
         } else if let postgres = sessions as? PostgresSessions {
-            rows = try await postgres.entityRows(id: id, kind: kind.rawValue).map { seq, kindName, rowID, created, updated, body in
-                guard let k = EntityKind(rawValue: kindName), case .object(let object) = try JSONParser.parse(Array(body.utf8)) else {
-                    throw StoreError.unavailable("a stored row is unreadable")
-                }
-                return Entity(kind: k, id: rowID, body: object, createdAt: Timestamp(microsecondsSinceEpoch: created), updatedAt: updated.map { Timestamp(microsecondsSinceEpoch: $0) })
-            }
+            rows = try await postgres.entityRows(id: id, kind: kind.rawValue).map(Self.entity(fromPostgres:))
         } else {
             rows = try await sqlRows(kind, id)
         }
         guard let entity = rows.first(where: { $0.id == id && $0.kind == kind }) else { return nil }
         var seen: Set<String> = []  // a relationship from an entity to itself comes twice
         return (entity, rows.filter { $0.kind == .relationship && $0.id != id && seen.insert($0.id).inserted })
+    }
+
+    static func entity(fromPostgres row: EntityWithRelationshipsStatement.Row) throws -> Entity {
+        let (_, kindName, rowID, created, updated, body, _) = row
+        guard let k = EntityKind(rawValue: kindName), case .object(let object) = try JSONParser.parse(Array(body.utf8)) else {
+            throw StoreError.unavailable("a stored row is unreadable")
+        }
+        return Entity(kind: k, id: rowID, body: object, createdAt: Timestamp(microsecondsSinceEpoch: created), updatedAt: updated.map { Timestamp(microsecondsSinceEpoch: $0) })
     }
 
     private func sqlRows(_ kind: EntityKind, _ id: String) async throws -> [Entity] {
@@ -285,7 +298,7 @@ struct SQLContentStore: ContentStore {
                 }
             }
         }
-        for changes in group { try await applyRevisions(changes.revisions, flavor: flavor, db) }
+        try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db)
         for changes in group {
             for requirement in changes.requirements {
                 switch requirement {

@@ -54,6 +54,7 @@ public enum SQLFlavor: String, Sendable {
                     """,
                 ]),
                 (2, Self.revisionTables(sequence: "INTEGER PRIMARY KEY AUTOINCREMENT")),
+                (3, Self.etagColumn),
             ]
         case .postgres:
             return [
@@ -80,6 +81,7 @@ public enum SQLFlavor: String, Sendable {
                     "CREATE INDEX entities_body ON entities USING GIN (body jsonb_path_ops)",
                 ]),
                 (2, Self.revisionTables(sequence: "BIGSERIAL PRIMARY KEY")),
+                (3, Self.etagColumn),
             ]
         }
     }
@@ -116,6 +118,9 @@ public enum SQLFlavor: String, Sendable {
             "CREATE TABLE node_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
     }
+
+    /// Version 3: each entity's ETag beside its heads, so a single GET reads it in the same query.
+    static let etagColumn = ["ALTER TABLE entity_heads ADD COLUMN etag TEXT"]
 
     /// The filter columns' indexes, the same on both backends. Partial where a column is NULL
     /// for most kinds, so an insert that leaves it NULL costs nothing there.
