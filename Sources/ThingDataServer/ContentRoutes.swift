@@ -145,9 +145,7 @@ struct ContentRoutes {
 
     func create(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let body = try await request.jsonBody(context: context)
-        let entity = try await catalog.apply(Operation(.create, kind, body: body))
-        var tag: String?
-        if let entity { tag = try await catalog.etag(kind, id: entity.id) }
+        let (entity, tag) = try await catalog.applyTagged(Operation(.create, kind, body: body))
         return JSONResponse.make(entity?.rendered(relationships: kind == .relationship ? nil : []) ?? .null, headers: Self.etagHeaders(tag))
     }
 
@@ -155,8 +153,8 @@ struct ContentRoutes {
         let id = try context.parameters.require("id")
         let body = try await request.jsonBody(context: context, allowMergePatch: verb == .patch)
         guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
-        _ = try await catalog.apply(Operation(verb, kind, id: id, body: body, ifMatch: try Self.ifMatch(request)))
-        return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(try await catalog.etag(kind, id: id)))
+        let (_, tag) = try await catalog.applyTagged(Operation(verb, kind, id: id, body: body, ifMatch: try Self.ifMatch(request)))
+        return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(tag))
     }
 
     func delete(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {

@@ -37,6 +37,7 @@ public final class RevisionSigner: Sendable {
             kind: kind, entityID: entityID, parents: parents.map(\.id),
             versionVector: VersionVector.next(actor: actor, parents: parents.map(\.vector)),
             author: key.author, hlc: tick(), body: body)
-        return r.signed(signature: key.sign(r.signingBytes))
+        let bytes = r.signingBytes
+        return r.signed(signature: key.sign(bytes), signingBytes: bytes)
     }
 }

@@ -300,6 +300,15 @@ public struct Catalog: Sendable {
     /// Applies one operation and returns the entity it wrote (nil for a delete).
     @discardableResult
     public func apply(_ operation: Operation) async throws -> Entity? {
-        try await apply([operation], path: { _ in [] }).entities.first ?? nil
+        try await applyTagged(operation).entity
+    }
+
+    /// Applies one operation; the entity it wrote and its new ETag (the revision just written,
+    /// the single head after a local write).
+    public func applyTagged(_ operation: Operation) async throws -> (entity: Entity?, etag: String?) {
+        let plan = try await apply([operation], path: { _ in [] })
+        let entity = plan.entities.first ?? nil
+        let id = entity?.id ?? operation.id?.lowercased()
+        return (entity, plan.changes.revisions.last { $0.signed.revision.entityID == id }?.signed.id)
     }
 }

@@ -72,10 +72,21 @@ public struct Revision: Sendable, Hashable {
 
     /// The complete signed wire bytes.
     public func signed(signature: [UInt8]) -> SignedRevision {
-        var o = unsignedJSON
-        o["signature"] = .string(Base64URL.encode(signature))
-        let unsigned = signingBytes
-        return SignedRevision(revision: self, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: CanonicalJSON.encode(.object(o)), signingBytes: unsigned)
+        signed(signature: signature, signingBytes: signingBytes)
+    }
+
+    /// The signed wire bytes from the signing bytes already made: the signature member is
+    /// spliced in at its sorted place (after `parents`, before `tombstone` or
+    /// `version_vector`), which is exactly the canonical encoding of the signed object.
+    public func signed(signature: [UInt8], signingBytes unsigned: [UInt8]) -> SignedRevision {
+        let member = Array(",\"signature\":\"".utf8) + Array(Base64URL.encode(signature).utf8) + [UInt8(ascii: "\"")]
+        // The members after `signature` are `tombstone` (deletes) and `version_vector` (always,
+        // last); their names never occur later in the bytes (vector keys are hex actor ids).
+        let next = Array((isTombstone ? ",\"tombstone\":" : ",\"version_vector\":").utf8)
+        var at = unsigned.count - next.count
+        while at >= 0 && !unsigned[at..<at + next.count].elementsEqual(next) { at -= 1 }
+        let bytes = Array(unsigned[..<at]) + member + Array(unsigned[at...])
+        return SignedRevision(revision: self, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes, signingBytes: unsigned)
     }
 }
 
