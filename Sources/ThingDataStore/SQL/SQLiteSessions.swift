@@ -25,7 +25,7 @@ final class SQLiteSessions: SQLSessions {
 
     static func open(path: String, readers: Int = 4, logger: Logger) async throws -> SQLiteSessions {
         let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000"] {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768"] {
             _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
         }
         var readerConnections: [SQLiteConnection] = []
