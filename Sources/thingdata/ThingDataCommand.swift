@@ -173,17 +173,13 @@ struct SampleDataCommand: AsyncParsableCommand {
         let config = try options.resolve()
         try NodeOptions.prepareDataDirectory(config.dataDirectory)
         let logger = NodeOptions.bootstrapLogging(.warning)
-        let interactive = isatty(STDERR_FILENO) == 1 && !json
+        let bar = ProgressBar(label: "Loading", quiet: json)
         let added = try await withContentStore(config.storeLocation, logger: logger) { store in
             try await SampleData.load(count: count, into: try await Catalog.open(store: store, key: try NodeOptions.loadKey(config.dataDirectory, logger: logger))) { done, total, _ in
-                if interactive && (done % 10 == 0 || done == total) {
-                    let width = 30
-                    let filled = width * done / total
-                    FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)".utf8))
-                    if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-                }
+                if done % 10 == 0 || done == total { bar.update(done, total) }
             }
         }
+        bar.finish()
         if json {
             print(JSONSerializer.string(["requested": .int(Int64(count)), "added": .int(Int64(added)), "skipped": .int(Int64(count - added))]))
         } else {
