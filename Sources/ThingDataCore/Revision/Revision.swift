@@ -107,7 +107,7 @@ public struct SignedRevision: Sendable, Hashable {
         guard bytes.count <= Revision.maxBytes else { throw .init(.tooLarge, "revision is \(bytes.count) bytes; the limit is \(Revision.maxBytes)") }
         let value: JSONValue
         do { value = try JSONParser.parse(bytes, maxDepth: 64) } catch { throw .init(.malformed, "not JSON: \(error)") }
-        guard case .object(var o) = value else { throw .init(.malformed, "a revision is a JSON object") }
+        guard case .object(let o) = value else { throw .init(.malformed, "a revision is a JSON object") }
         guard CanonicalJSON.encode(value) == bytes else { throw .init(.notCanonical, "revision bytes are not in RFC 8785 canonical form") }
         let allowed: Set<String> = ["author", "body", "entity_id", "format", "hlc", "kind", "parents", "signature", "tombstone", "version_vector"]
         if let extra = o.keys.first(where: { !allowed.contains($0) }) { throw .init(.malformed, "unknown field \(extra)") }
@@ -140,8 +140,13 @@ public struct SignedRevision: Sendable, Hashable {
         default: throw .init(.malformed, "a revision has either an object body or \"tombstone\": true")
         }
         let revision = Revision(kind: kind, entityID: entityID, parents: parents, versionVector: vv, author: .init(nodeID: nodeID, publicKey: key), hlc: hlc, body: body)
-        o["signature"] = nil
-        let unsigned = CanonicalJSON.encode(.object(o))
+        // The unsigned canonical bytes are these bytes without the signature member, the last
+        // `,"signature":"` in them (only `tombstone` and `version_vector` follow it).
+        let marker = Array(",\"signature\":\"".utf8)
+        var at = bytes.count - marker.count
+        while at >= 0 && !bytes[at..<at + marker.count].elementsEqual(marker) { at -= 1 }
+        guard at >= 0, let close = bytes[(at + marker.count)...].firstIndex(of: UInt8(ascii: "\"")) else { throw .init(.malformed, "no signature member") }
+        let unsigned = Array(bytes[..<at]) + Array(bytes[(close + 1)...])
         return SignedRevision(revision: revision, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes, signingBytes: unsigned)
     }
 
