@@ -227,7 +227,7 @@ extension Catalog {
     ///
     /// `checked` revisions (a verified bundle) skip the checks; `prepared` are their views,
     /// made while checking, by revision id.
-    public func ingest(_ revisions: [SignedRevision], checked: Bool = false, prepared: [RevisionID: EntityRow] = [:]
+    public func ingest(_ revisions: [SignedRevision], checked: Bool = false, prepared: [RevisionID: Entity] = [:]
     ) async throws -> IngestSummary {
         var prepared = prepared
         if !checked { prepared = try await Self.checkAll(revisions, keys: try await keyBook()) }
@@ -243,17 +243,17 @@ extension Catalog {
     /// Every signature and body, in parallel chunks on every core; the first failure (lowest
     /// index) is reported.
     /// Returns the entity each live revision describes (its view when it ends a linear history).
-    static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws -> [RevisionID: EntityRow] {
+    static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws -> [RevisionID: Entity] {
         let entities = try await parallelMap(revisions) { s throws(RevisionError) in try Self.check(s, keys: keys) }
-        var out: [RevisionID: EntityRow] = [:]
+        var out: [RevisionID: Entity] = [:]
         for (s, e) in zip(revisions, entities) { if let e { out[s.id] = e } }
         return out
     }
 
     /// Signature and body of one revision from elsewhere; the entity its body describes.
-    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> EntityRow? {
+    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> Entity? {
         try s.verify(keys: keys)
-        return try checkedEntity(s.revision).map(EntityRow.init)
+        return try checkedEntity(s.revision)
     }
 
     /// `transform` over `items` in order, in chunks spread over the cores.

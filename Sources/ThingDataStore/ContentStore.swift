@@ -52,7 +52,7 @@ public protocol ContentStore: Sendable {
     /// views, heads and conflicts up to date through the merge engine. All or nothing;
     /// revisions already held are skipped.
     /// `prepared`: entities already made from revision bodies (by id), reused as views.
-    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: EntityRow]) async throws -> IngestSummary
+    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary
     /// Entities without any revision (written before revisions existed), in store order.
     func unversioned(limit: Int) async throws -> [Entity]
     /// Small durable settings of the node's data (its actor id).

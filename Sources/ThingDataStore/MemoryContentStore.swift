@@ -167,7 +167,7 @@ public actor MemoryContentStore: ContentStore {
         Array(log.heads.values.filter { $0.conflict != nil && (kind == nil || $0.kind == kind) }.sorted { $0.entityID < $1.entityID }.dropFirst(offset).prefix(limit))
     }
 
-    public func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: EntityRow]) async throws -> IngestSummary {
+    public func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary {
         let ledger = MemoryLedger(log: log, rows: rows, nextSequence: nextSequence)
         let summary = try await Ingest.apply(revisions, prepared: prepared, ledger: ledger, now: Timestamp(microsecondsSinceEpoch: 0))
         log = ledger.log
@@ -206,9 +206,9 @@ final class MemoryLedger: RevisionLedger, @unchecked Sendable {
         return out
     }
     func setHeads(_ heads: [EntityHeads]) async throws { for h in heads { log.heads[h.entityID] = h } }
-    func materialize(_ prepared: [EntityRow], deleting: [String]) async throws {
+    func materialize(_ entities: [Entity], deleting: [String]) async throws {
         for id in deleting { rows[id] = nil }
-        for entity in prepared.map(\.entity) {
+        for entity in entities {
             let sequence = rows[entity.id]?.sequence ?? nextSequence
             if rows[entity.id] == nil { nextSequence += 1 }
             rows[entity.id] = MemoryContentStore.Row(entity: entity, sequence: sequence, index: EntityIndex(entity))

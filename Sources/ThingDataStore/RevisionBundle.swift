@@ -93,7 +93,7 @@ public enum RevisionBundle {
         public var revisions: [SignedRevision]
         public var rotations: [KeyRotation]
         /// Each live revision's entity, made while checking.
-        var prepared: [RevisionID: EntityRow]
+        var prepared: [RevisionID: Entity]
     }
 
     /// Reads and checks a whole bundle before anything is written: header, every line's
@@ -143,7 +143,7 @@ public enum RevisionBundle {
         // Decoding, signatures and bodies on every core.
         let keys = book
         let revisions: [SignedRevision]
-        var prepared: [RevisionID: EntityRow] = [:]
+        var prepared: [RevisionID: Entity] = [:]
         do {
             let checked = try await Catalog.parallelMap(raw) { l throws(RevisionError) in
                 let s = try SignedRevision.decode(l)

@@ -80,12 +80,12 @@ protocol RevisionLedger {
     func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads]
     func setHeads(_ heads: [EntityHeads]) async throws
     /// Writes entity rows (insert or replace) and removes the rows of deleted views.
-    func materialize(_ rows: [EntityRow], deleting: [String]) async throws
+    func materialize(_ entities: [Entity], deleting: [String]) async throws
 }
 
 enum Ingest {
     /// Checks a batch against the store and applies it (see `ContentStore.ingest`).
-    static func apply(_ batch: [SignedRevision], prepared: [RevisionID: EntityRow] = [:], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
+    static func apply(_ batch: [SignedRevision], prepared: [RevisionID: Entity] = [:], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
         var summary = IngestSummary()
         var fresh: [SignedRevision] = []
         var seen = Set<RevisionID>()
@@ -111,7 +111,7 @@ enum Ingest {
         let current = try await ledger.heads(ofEntities: order)
         try await ledger.insert(fresh, receivedAt: now)
         var newHeads: [EntityHeads] = []
-        var upserts: [EntityRow] = []
+        var upserts: [Entity] = []
         var deletes: [String] = []
         for entityID in order {
             let incoming = byEntity[entityID]!
@@ -125,7 +125,7 @@ enum Ingest {
             }
             let state: EntityHeads
             let view: JSONObject?
-            var entity: EntityRow?
+            var entity: Entity?
             if let linear = try linearExtension(incoming, of: now) {
                 // The common case (sync, import): each revision builds on all heads before it.
                 state = EntityHeads(kind: kind, entityID: entityID, heads: [.init(id: linear.id, vector: linear.revision.versionVector)], deleted: linear.revision.isTombstone, conflict: nil)
@@ -150,7 +150,7 @@ enum Ingest {
                 view = result.view
             }
             newHeads.append(state)
-            if let view { upserts.append(entity ?? EntityRow(Materialize.entity(kind, id: entityID, view: view))) } else { deletes.append(entityID) }
+            if let view { upserts.append(entity ?? Materialize.entity(kind, id: entityID, view: view)) } else { deletes.append(entityID) }
             summary.entities += 1
             if state.conflict != nil { summary.conflicts += 1 }
         }
@@ -178,21 +178,6 @@ enum Ingest {
             last = r
         }
         return last
-    }
-}
-
-/// An entity with what its store row needs computed: filter columns, body text and search
-/// document. Made ahead (on every core) for revisions being imported.
-public struct EntityRow: Sendable {
-    public let entity: Entity
-    let index: EntityIndex
-    let bodyText: String
-    let searchDocument: String
-    public init(_ entity: Entity) {
-        self.entity = entity
-        index = EntityIndex(entity)
-        bodyText = String(decoding: JSONSerializer.serialize(.object(entity.body)), as: UTF8.self)
-        searchDocument = SearchText.document(for: entity)
     }
 }
 

@@ -57,7 +57,7 @@ extension SQLContentStore {
         return try await sessions.read { db in try await db.raw(query).all().compactMap(SQLLedger.decodeHeads) }
     }
 
-    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: EntityRow]) async throws -> IngestSummary {
+    func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary {
         let flavor = self.flavor
         return try await sessions.transaction { db in
             try await Ingest.apply(revisions, prepared: prepared, ledger: SQLLedger(db: db, flavor: flavor), now: Timestamp.now())
@@ -166,12 +166,12 @@ struct SQLLedger: RevisionLedger {
     }
 
     /// Rows upserted many per statement; an existing row keeps its place (`seq`).
-    func materialize(_ entities: [EntityRow], deleting: [String]) async throws {
+    func materialize(_ entities: [Entity], deleting: [String]) async throws {
         let columns = SQLContentStore.columnNames(flavor)
         let assignments = columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         for start in stride(from: 0, to: entities.count, by: 200) {
             let rows = entities[start..<min(start + 200, entities.count)].map { e in
-                "(\(bind: e.entity.id), " + SQLContentStore.values(e, flavor: flavor).joined(separator: ", ") + ")" as SQLQueryString
+                "(\(bind: e.id), " + SQLContentStore.values(e, flavor: flavor).joined(separator: ", ") + ")" as SQLQueryString
             }
             try await db.raw("INSERT INTO entities (id, " + SQLQueryString(columns.joined(separator: ", ")) + ") VALUES " + rows.joined(separator: ", ")
                 + SQLQueryString(" ON CONFLICT (id) DO UPDATE SET " + assignments)).run()

@@ -314,10 +314,10 @@ struct SQLContentStore: ContentStore {
     }
 
     /// The values of an entity's row, in `columnNames` order.
-    static func values(_ e: Entity, flavor: SQLFlavor) -> [SQLQueryString] { values(EntityRow(e), flavor: flavor) }
-
-    static func values(_ row: EntityRow, flavor: SQLFlavor) -> [SQLQueryString] {
-        let (e, ix, body, doc) = (row.entity, row.index, row.bodyText, row.searchDocument)
+    static func values(_ e: Entity, flavor: SQLFlavor) -> [SQLQueryString] {
+        let ix = EntityIndex(e)
+        let body = String(decoding: JSONSerializer.serialize(.object(e.body)), as: UTF8.self)
+        let doc = SearchText.document(for: e)
         var v: [SQLQueryString] = [
             "\(bind: e.kind.rawValue)", "\(bind: ix.type)", "\(bind: ix.thingID)", "\(bind: ix.category)", "\(bind: ix.subcategory)",
             "\(bind: ix.sourceType)", "\(bind: ix.sourceID)", "\(bind: ix.targetType)", "\(bind: ix.targetID)", "\(bind: ix.relationshipType)",
