@@ -66,8 +66,9 @@ public struct Catalog: Sendable {
         var origins: [(ChangeSet.Requirement, Int)] = []
     }
 
-    /// Plans `operations` against the current store without writing. `path(i)` is where
-    /// operation i sits in the request, for error locations.
+    /// Plans `operations` against the current store without writing (nor signing: `apply`
+    /// signs what it commits). `path(i)` is where operation i sits in the request, for error
+    /// locations.
     public func plan(_ operations: [Operation], path: @Sendable (Int) -> [ValidationIssue.PathElement]) async throws -> Plan {
         var plan = Plan()
         var pending: [String: Entity?] = [:]  // id → state after earlier operations (nil: deleted)
@@ -212,7 +213,6 @@ public struct Catalog: Sendable {
             if let p = pending[ref.id] { known = p?.kind == ref.kind } else { known = try await store.entity(ref.kind, id: ref.id) != nil }
             if !known { fail(i, .notFound, [.key("body"), .key(ref.field)], "\(ref.kind.title) \(ref.id) not found", "not_found") }
         }
-        if plan.status == nil { try await sign(&plan.changes) }
         return plan
     }
 
@@ -244,6 +244,7 @@ public struct Catalog: Sendable {
             let message = plan.issues.count == 1 ? plan.issues[0].msg : "\(plan.issues.count) problems; nothing was written"
             throw CatalogError(status, message, issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
         }
+        try await sign(&plan.changes)
         do {
             // A concurrent write to the same entity moves its heads between planning and
             // commit: plan again on the new heads, unless the client pinned a version.
@@ -259,6 +260,7 @@ public struct Catalog: Sendable {
                     if let status = plan.status {
                         throw CatalogError(status, plan.issues.first?.msg ?? "\(kind.title) \(id) changed", issues: plan.issues, results: operations.count > 1 ? plan.results : nil)
                     }
+                    try await sign(&plan.changes)
                 }
             }
         } catch let error as StoreError {
