@@ -82,6 +82,32 @@ func key(seedHex: String) -> NodeKey {
         #expect(throws: RevisionError.self) { try other.add([forged]) }
     }
 
+    @Test func keyFileIsPrivateRefusedWhenReadableAndKeepsRotations() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-key-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (key, created) = try KeyFile.loadOrCreate(directory: dir, now: Timestamp(microsecondsSinceEpoch: 0))
+        #expect(created)
+        let path = dir + "/" + KeyFile.name
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let (again, createdAgain) = try KeyFile.loadOrCreate(directory: dir, now: Timestamp(microsecondsSinceEpoch: 0))
+        #expect(!createdAgain && again.nodeID == key.nodeID && again.publicKey == key.publicKey)
+        // Rotated and written back: same node id, new key, the statement kept.
+        let rotated = key.rotated(now: Timestamp(microsecondsSinceEpoch: 1))
+        try KeyFile.write(rotated, path: path)
+        let reloaded = try KeyFile.load(path: path)
+        #expect(reloaded.nodeID == key.nodeID && reloaded.publicKey == rotated.publicKey && reloaded.rotations == rotated.rotations)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        // Readable by others: refused, and the message says how to fix it.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        #expect { try KeyFile.load(path: path) } throws: { "\($0)".contains("chmod 600") }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        try Data("not a key".utf8).write(to: URL(fileURLWithPath: path))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        #expect(throws: KeyFile.Failure.self) { try KeyFile.load(path: path) }
+    }
+
     func sample(by key: NodeKey) -> SignedRevision {
         let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": 1]),
             author: key.author, hlc: HLC(wall: 5), body: ["type": "tool"])

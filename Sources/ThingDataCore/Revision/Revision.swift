@@ -24,8 +24,9 @@ public struct Revision: Sendable, Hashable {
     }
 
     public static let format: Int64 = 1
-    /// The largest signed revision accepted, in bytes.
-    public static let maxBytes = 1 << 20
+    /// The largest signed revision accepted, in bytes: the largest entity the v1 API takes
+    /// (10 MB, as the original) plus room for the revision's own fields.
+    public static let maxBytes = ContentRules.maxEntityBytes + 65_536
     /// The most parents one revision may name (the open-heads cap, see `MergeEngine`).
     public static let maxParents = 64
 
