@@ -117,7 +117,8 @@ struct SQLContentStore: ContentStore {
             guard let main = rows.first(where: { $0.2 == id && $0.1 == kind.rawValue }) else { return nil }
             var seen: Set<String> = []
             let relationships = try rows.filter { $0.1 == "relationship" && $0.2 != id && seen.insert($0.2).inserted }.map { try Self.entity(fromPostgres: $0) }
-            return RenderedEntity(bytes: JSONSerializer.serialize(try Self.entity(fromPostgres: main).rendered(relationships: relationships)), etag: main.6)
+            let etag = try await main.6.asyncOr { try await heads(kind, id: id)?.etag }
+            return RenderedEntity(bytes: JSONSerializer.serialize(try Self.entity(fromPostgres: main).rendered(relationships: relationships)), etag: etag)
         }
         guard let sqlite = sessions as? SQLiteSessions, kind != .relationship else {
             guard let bytes = try await defaultRenderedEntity(kind, id: id) else { return nil }
@@ -138,7 +139,10 @@ struct SQLContentStore: ContentStore {
             guard row.column("kind")?.string == "relationship", let rid = row.column("id")?.string, rid != id else { return false }
             return seen.insert(rid).inserted
         }.map { try render($0, withRelationships: nil) }
-        return RenderedEntity(bytes: try render(main, withRelationships: relationships), etag: main.column("etag")?.string)
+        // Heads written before the etag column existed (migration 3) have none stored.
+        let stored = main.column("etag")?.string
+        let etag = try await stored.asyncOr { try await heads(kind, id: id)?.etag }
+        return RenderedEntity(bytes: try render(main, withRelationships: relationships), etag: etag)
     }
 
     func entityWithRelationships(_ kind: EntityKind, id: String) async throws -> (Entity, [Entity])? {
@@ -409,5 +413,13 @@ extension Timestamp {
     /// The wall clock, for the few places outside the core that need "now".
     public static func now() -> Timestamp {
         Timestamp(secondsSinceEpoch: Date().timeIntervalSince1970)
+    }
+}
+
+extension Optional where Wrapped: Sendable {
+    /// The value, or what `fallback` finds when there is none.
+    func asyncOr(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
+        if let self { return self }
+        return try await fallback()
     }
 }
