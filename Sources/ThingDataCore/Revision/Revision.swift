@@ -83,11 +83,9 @@ public struct Revision: Sendable, Hashable {
         let member = Array(",\"signature\":\"".utf8) + Array(Base64URL.encode(signature).utf8) + [UInt8(ascii: "\"")]
         // The members after `signature` are `tombstone` (deletes) and `version_vector` (always,
         // last); their names never occur later in the bytes (vector keys are hex actor ids).
-        let next = Array((isTombstone ? ",\"tombstone\":" : ",\"version_vector\":").utf8)
-        var at = unsigned.count - next.count
-        while at >= 0 && !unsigned[at..<at + next.count].elementsEqual(next) { at -= 1 }
+        let at = SignedRevision.lastIndex(of: Array((isTombstone ? ",\"tombstone\":" : ",\"version_vector\":").utf8), in: unsigned) ?? unsigned.count - 1
         let bytes = Array(unsigned[..<at]) + member + Array(unsigned[at...])
-        return SignedRevision(revision: self, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes, signingBytes: unsigned)
+        return SignedRevision(revision: self, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes)
     }
 }
 
@@ -99,8 +97,24 @@ public struct SignedRevision: Sendable, Hashable {
     public let signature: [UInt8]
     /// The canonical signed object, exactly as received or written.
     public let bytes: [UInt8]
-    /// The canonical bytes without the signature (hashed for the id, signed).
-    public let signingBytes: [UInt8]
+    /// The canonical bytes without the signature (hashed for the id, signed): cut from
+    /// `bytes` when asked for, so a large batch holds its bytes once.
+    public var signingBytes: [UInt8] { Self.withoutSignature(bytes) ?? [] }
+
+    /// Canonical signed bytes without their signature member: the last `,"signature":"` in
+    /// them (only `tombstone` and `version_vector`, whose contents never hold that text,
+    /// follow it).
+    static func withoutSignature(_ bytes: [UInt8]) -> [UInt8]? {
+        let marker = Array(",\"signature\":\"".utf8)
+        guard let at = lastIndex(of: marker, in: bytes), let close = bytes[(at + marker.count)...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return Array(bytes[..<at]) + Array(bytes[(close + 1)...])
+    }
+
+    static func lastIndex(of marker: [UInt8], in bytes: [UInt8]) -> Int? {
+        var at = bytes.count - marker.count
+        while at >= 0 && !bytes[at..<at + marker.count].elementsEqual(marker) { at -= 1 }
+        return at >= 0 ? at : nil
+    }
 
     /// Parses and checks a revision's wire bytes: size, canonical form, every field's type and
     /// range. Throws `RevisionError` with the failing part named.
@@ -141,22 +155,15 @@ public struct SignedRevision: Sendable, Hashable {
         default: throw .init(.malformed, "a revision has either an object body or \"tombstone\": true")
         }
         let revision = Revision(kind: kind, entityID: entityID, parents: parents, versionVector: vv, author: .init(nodeID: nodeID, publicKey: key), hlc: hlc, body: body)
-        // The unsigned canonical bytes are these bytes without the signature member, the last
-        // `,"signature":"` in them (only `tombstone` and `version_vector` follow it).
-        let marker = Array(",\"signature\":\"".utf8)
-        var at = bytes.count - marker.count
-        while at >= 0 && !bytes[at..<at + marker.count].elementsEqual(marker) { at -= 1 }
-        guard at >= 0, let close = bytes[(at + marker.count)...].firstIndex(of: UInt8(ascii: "\"")) else { throw .init(.malformed, "no signature member") }
-        let unsigned = Array(bytes[..<at]) + Array(bytes[(close + 1)...])
-        return SignedRevision(revision: revision, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes, signingBytes: unsigned)
+        guard let unsigned = SignedRevision.withoutSignature(bytes) else { throw .init(.malformed, "no signature member") }
+        return SignedRevision(revision: revision, id: ContentHash.sha256Hex(unsigned), signature: signature, bytes: bytes)
     }
 
-    init(revision: Revision, id: RevisionID, signature: [UInt8], bytes: [UInt8], signingBytes: [UInt8]) {
+    init(revision: Revision, id: RevisionID, signature: [UInt8], bytes: [UInt8]) {
         self.revision = revision
         self.id = id
         self.signature = signature
         self.bytes = bytes
-        self.signingBytes = signingBytes
     }
 
     public static func == (a: SignedRevision, b: SignedRevision) -> Bool { a.bytes == b.bytes }
