@@ -31,14 +31,23 @@ let key = NodeKey.generate()
 let messages = (0..<2000).map { i in Array("revision \(i) ".utf8) + [UInt8](repeating: UInt8(i % 251), count: 600) }
 let signatures = messages.map { key.sign($0) }
 let publicKey = key.privateKey.publicKey
-var verified = 0
-let rawTime = await seconds {
-    for _ in 0..<5 {
-        for (m, s) in zip(messages, signatures) where publicKey.isValidSignature(s, for: m) { verified += 1 }
+// The best of three rounds of 10,000: the machine's rate, not a moment of noise, so the
+// import's ratio to it errs on the strict side.
+func bestRawRate() async -> Double {
+    var best = 0.0
+    for _ in 0..<3 {
+        var verified = 0
+        let t = await seconds {
+            for _ in 0..<5 {
+                for (m, s) in zip(messages, signatures) where publicKey.isValidSignature(s, for: m) { verified += 1 }
+            }
+        }
+        best = max(best, Double(verified) / t)
     }
+    return best
 }
-let rawRate = Double(verified) / rawTime
-row("Ed25519 verifications/s, one core (raw, swift-crypto)", String(format: "%.0f", rawRate))
+let rawRate = await bestRawRate()
+row("Ed25519 verifications/s, one core (raw, swift-crypto, best of 3)", String(format: "%.0f", rawRate))
 
 // 2. A bundle of `count` creates (things with names in three languages), then its import.
 let source = try await Catalog.open(store: MemoryContentStore(), key: key)
