@@ -1,6 +1,6 @@
 import SQLKit
 import SQLiteNIO
-public import ThingDataCore
+import ThingDataCore
 
 extension SQLContentStore {
     func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
