@@ -189,7 +189,8 @@ extension Catalog {
     }
 
     /// Closes a conflict with a revision whose parents are all the heads: either one side's
-    /// content (`{"choose": REV}`; choosing a delete deletes) or a merged body.
+    /// values for the conflicting fields, kept on top of everything that merged cleanly
+    /// (`{"choose": REV}`; choosing a head that deleted deletes), or a merged body (as a PUT).
     public func resolve(_ kind: EntityKind, id: String, with request: JSONValue) async throws -> Entity? {
         guard let h = try await store.heads(kind, id: id) else { throw Self.notFound(kind, id) }
         guard h.conflict != nil else { throw CatalogError(.conflict, "\(kind.title) \(id) has no open conflict to resolve") }
@@ -198,11 +199,21 @@ extension Catalog {
         if o.count == 1, let chosen = o["choose"] {
             guard let rev = chosen.stringValue else { throw CatalogError(.badRequest, "choose must be a revision id") }
             let s = try await storedRevision(kind, id: id, rev: rev)
-            guard var b = s.revision.body else {
+            guard h.heads.contains(where: { $0.id == s.id }) else {
+                throw CatalogError(.badRequest, "Revision \(rev) is not one of the conflicting heads: choose one of \(h.heads.map(\.id).joined(separator: ", "))")
+            }
+            guard let chosen = s.revision.body else {
                 return try await apply(Operation(.delete, kind, id: id, cascade: kind == .thing, ifMatch: h.etag))
             }
-            for f in ["created_at", "updated_at", "version"] { b[f] = nil }
-            body = .object(b)
+            // The merged view, with the chosen side's value in every conflicting field: work
+            // that merged cleanly from the other sides is kept.
+            guard let current = try await store.entity(kind, id: id) else { throw Self.notFound(kind, id) }
+            var merged: JSONValue? = ContentRules.editableBody(current)
+            for field in h.conflict?["fields"]?.arrayValue ?? [] {
+                let path = (field["path"]?.arrayValue ?? []).compactMap(PathElement.init(json:))
+                merged = PathElement.setting(PathElement.value(at: path, in: .object(chosen)), at: path, in: merged)
+            }
+            body = merged ?? .object([:])
         }
         return try await apply(Operation(.update, kind, id: id, body: body, ifMatch: h.etag))
     }

@@ -167,3 +167,22 @@ import ThingDataSigning
         #expect(result.view?["n"] == 12)  // the latest HLC wins provisionally
     }
 }
+
+@Suite struct PathTests {
+    @Test func valuesAreReadAndSetByKeyAndStepOrder() {
+        let story: JSONValue = ["type": "repair", "procedure": [["order": 1, "description": ["default": "Unplug"]], ["order": 3, "description": ["default": "Open"]]]]
+        let path: [PathElement] = [.key("procedure"), .step(3), .key("description"), .key("default")]
+        #expect(PathElement.value(at: path, in: story) == "Open")
+        #expect(PathElement.value(at: [.key("procedure"), .step(2)], in: story) == nil)
+        let changed = PathElement.setting("Open the base", at: path, in: story)
+        #expect(PathElement.value(at: path, in: changed) == "Open the base")
+        #expect(PathElement.value(at: [.key("procedure"), .step(1), .key("description"), .key("default")], in: changed) == "Unplug")
+        // A missing step is added in order; nil removes.
+        let added = PathElement.setting(["order": 2, "description": ["default": "Wait"]], at: [.key("procedure"), .step(2)], in: changed)
+        #expect(added?["procedure"]?.arrayValue?.map { $0["order"] } == [1, 2, 3])
+        let removed = PathElement.setting(nil, at: [.key("procedure"), .step(1)], in: added)
+        #expect(removed?["procedure"]?.arrayValue?.map { $0["order"] } == [2, 3])
+        #expect(PathElement.setting(nil, at: [.key("type")], in: story)?["type"] == nil)
+        #expect(PathElement(json: "name") == .key("name") && PathElement(json: 4) == .step(4) && PathElement(json: true) == nil)
+    }
+}

@@ -99,8 +99,14 @@ import ThingDataSigning
             #expect(try await other.store.heads(.thing, id: thing.id)?.conflict == (try await catalog.store.heads(.thing, id: thing.id))?.conflict)
             // Resolve by choosing our side: one new revision on both heads, no open conflict.
             let ours = try #require(detail["sides"]?.arrayValue?.first { $0["author"]?["node_id"]?.stringValue == catalog.signer.key.nodeID.longForm }?["id"]?.stringValue)
+            // Only a head can be chosen.
+            let base = try #require(detail["base"]?["id"]?.stringValue)
+            await #expect { try await catalog.resolve(.thing, id: thing.id, with: ["choose": .string(base)]) } throws: { ($0 as? CatalogError)?.status == .badRequest }
             let resolved = try #require(try await catalog.resolve(.thing, id: thing.id, with: ["choose": .string(ours)]))
             #expect(resolved.body["name"]?["default"] == "Toaster T1")
+            // What merged cleanly from their side stays: choosing settles only the conflicting field.
+            #expect(resolved.body["name"]?["translations"] == ["fr": "Grille-pain", "es": "Tostadora", "de": "Toaster"])
+            #expect(resolved.body["manufacturer"]?["name"] == "Acme")
             let heads = try #require(try await catalog.store.heads(.thing, id: thing.id))
             #expect(heads.heads.count == 1 && heads.conflict == nil)
             let head = try #require(try await catalog.store.revision(heads.heads[0].id)).bytes

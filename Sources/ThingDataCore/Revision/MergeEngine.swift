@@ -293,3 +293,46 @@ public enum JSONDiff {
         return keys.filter { a?[$0] != b?[$0] && !MergeEngine.serverFields.contains($0) }
     }
 }
+
+extension PathElement {
+    /// A path element from its JSON form (a key as a string, a step's order as an integer).
+    public init?(json: JSONValue) {
+        switch json {
+        case .string(let k): self = .key(k)
+        case .int(let n): self = .step(n)
+        default: return nil
+        }
+    }
+
+    /// The value at `path` in `value`; nil when absent.
+    public static func value(at path: some Collection<PathElement>, in value: JSONValue?) -> JSONValue? {
+        guard let first = path.first else { return value }
+        switch first {
+        case .key(let k): return Self.value(at: path.dropFirst(), in: value?.objectValue?[k])
+        case .step(let n): return Self.value(at: path.dropFirst(), in: value?.arrayValue?.first { $0.objectValue?["order"]?.intValue == n })
+        }
+    }
+
+    /// `value` with the value at `path` replaced (nil removes it); missing objects on the way
+    /// are created, a missing step is added in order.
+    public static func setting(_ new: JSONValue?, at path: some Collection<PathElement>, in value: JSONValue?) -> JSONValue? {
+        guard let first = path.first else { return new }
+        switch first {
+        case .key(let k):
+            var o = value?.objectValue ?? [:]
+            o[k] = setting(new, at: path.dropFirst(), in: o[k])
+            return .object(o)
+        case .step(let n):
+            var steps = value?.arrayValue ?? []
+            let i = steps.firstIndex { $0.objectValue?["order"]?.intValue == n }
+            let updated = setting(new, at: path.dropFirst(), in: i.map { steps[$0] })
+            if let i {
+                if let updated { steps[i] = updated } else { steps.remove(at: i) }
+            } else if let updated {
+                steps.append(updated)
+                steps.sort { ($0.objectValue?["order"]?.intValue ?? 0) < ($1.objectValue?["order"]?.intValue ?? 0) }
+            }
+            return .array(steps)
+        }
+    }
+}
