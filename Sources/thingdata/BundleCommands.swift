@@ -47,6 +47,8 @@ func withCatalog<T: Sendable>(_ options: NodeOptions, _ body: @Sendable (Catalog
         return try await withContentStore(config.storeLocation, logger: logger) { store in try await body(try await Catalog.open(store: store, key: key)) }
     } catch let error as StoreError {
         try CommandFailure.exit("\(error)", status: 3)
+    } catch let error as CatalogError {
+        try CommandFailure.exit(error.message, status: 65)
     }
 }
 
@@ -72,7 +74,7 @@ struct ExportCommand: AsyncParsableCommand {
         }
         var from: RevisionBundle.Since = .everything
         if let since {
-            if let t = Timestamp(iso8601: since) ?? Timestamp(iso8601: since.replacingOccurrences(of: "Z", with: ".0Z")) {
+            if let t = Timestamp(iso8601: since) {
                 from = .time(t)
             } else if Hex.isLowercaseHex(since.lowercased(), count: 64) {
                 from = .revision(since.lowercased())
@@ -97,13 +99,21 @@ struct ExportCommand: AsyncParsableCommand {
             let total = try await catalog.store.revisionCount()
             let bar = ProgressBar(label: "Exporting", quiet: quiet)
             var buffer: [UInt8] = []
-            let summary = try await RevisionBundle.export(from: catalog, since: since, kinds: only, now: Timestamp.now(), write: { line in
-                buffer += line
-                if buffer.count > 1 << 20 {
-                    handle.write(Data(buffer))
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }, progress: { bar.update($0, total) })
+            let summary: RevisionBundle.Summary
+            do {
+                summary = try await RevisionBundle.export(from: catalog, since: since, kinds: only, now: Timestamp.now(), write: { line in
+                    buffer += line
+                    if buffer.count > 1 << 20 {
+                        handle.write(Data(buffer))
+                        buffer.removeAll(keepingCapacity: true)
+                    }
+                }, progress: { bar.update($0, total) })
+            } catch {
+                // A failed export leaves no partial file behind.
+                bar.finish()
+                if let temp { try? FileManager.default.removeItem(atPath: temp) }
+                throw error
+            }
             handle.write(Data(buffer))
             bar.finish()
             if let temp, let path {
