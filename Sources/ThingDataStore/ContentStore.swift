@@ -39,8 +39,6 @@ public protocol ContentStore: Sendable {
     /// An entity's revisions, newest first, before a store sequence (paging).
     func revisions(ofEntity id: String, beforeSequence: Int64?, limit: Int) async throws -> [StoredRevision]
     func revision(_ id: RevisionID) async throws -> StoredRevision?
-    /// Which of `ids` the store holds.
-    func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID>
     /// Every revision after a store sequence, oldest first (export, change feeds).
     func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision]
     func revisionCount() async throws -> Int

@@ -154,7 +154,6 @@ public actor MemoryContentStore: ContentStore {
 
     public func revision(_ id: RevisionID) async throws -> StoredRevision? { log.stored[id] }
 
-    public func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID> { Set(ids.filter { log.stored[$0] != nil }) }
 
     public func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision] {
         Array(log.stored.values.filter { $0.sequence > afterSequence }.sorted { $0.sequence < $1.sequence }.prefix(limit))

@@ -93,10 +93,4 @@ public enum CanonicalJSON {
         }
         return out
     }
-
-    /// Whether `bytes` are exactly the canonical encoding of the JSON they hold.
-    public static func isCanonical(_ bytes: [UInt8], maxDepth: Int = 64) -> Bool {
-        guard let value = try? JSONParser.parse(bytes, maxDepth: maxDepth) else { return false }
-        return encode(value) == bytes
-    }
 }

@@ -44,7 +44,6 @@ public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
 /// SHA-256 as lowercase hex.
 public enum ContentHash {
     public static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 }
 
 extension ContentHash {

@@ -40,11 +40,6 @@ public struct VersionVector: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Whether self ≥ other on every actor.
-    public func dominates(_ other: VersionVector) -> Bool {
-        other.counters.allSatisfy { self[$0.key] >= $0.value }
-    }
-
     /// The pointwise maximum.
     public func merged(with other: VersionVector) -> VersionVector {
         var c = counters

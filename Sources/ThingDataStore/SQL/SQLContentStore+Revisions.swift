@@ -29,10 +29,6 @@ extension SQLContentStore {
         try await sessions.read { db in try Self.storedRevisions(try await db.raw("SELECT seq, bytes FROM revisions WHERE id = \(bind: id)").all()).first }
     }
 
-    func knownRevisions(_ ids: [RevisionID]) async throws -> Set<RevisionID> {
-        try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).known(ids) }
-    }
-
     func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision] {
         try await sessions.read { db in
             try Self.storedRevisions(try await db.raw("SELECT seq, bytes FROM revisions WHERE seq > \(bind: afterSequence) ORDER BY seq LIMIT \(literal: limit)").all())
