@@ -300,25 +300,7 @@ extension Catalog {
     /// The entity a revision body describes; it must be a valid entity of its kind with
     /// well-formed timestamps (`invalidBody` says what is wrong). Nil for a tombstone.
     static func checkedEntity(_ r: Revision) throws(RevisionError) -> Entity? {
-        guard var b = r.body else { return nil }
-        guard let createdText = b["created_at"]?.stringValue, let created = Timestamp(iso8601: createdText) else {
-            throw RevisionError(.invalidBody, "created_at must be an ISO 8601 UTC time")
-        }
-        var updated: Timestamp?
-        if let u = b["updated_at"], u != .null {
-            guard let t = u.stringValue.flatMap(Timestamp.init(iso8601:)) else { throw RevisionError(.invalidBody, "updated_at must be null or an ISO 8601 UTC time") }
-            updated = t
-        }
-        b["created_at"] = nil
-        b["updated_at"] = nil
-        let version = r.kind == .story ? b["version"] : nil
-        b["version"] = r.kind == .story ? nil : b["version"]
-        do {
-            var normalized = try ContentRules.normalize(r.kind, .object(b))
-            if let version { normalized["version"] = version }
-            return Entity(kind: r.kind, id: r.entityID, body: normalized, createdAt: created, updatedAt: updated)
-        } catch {
-            throw RevisionError(.invalidBody, error.issues.prefix(3).map { "\($0.loc.map { "\($0)" }.joined(separator: ".")): \($0.msg)" }.joined(separator: "; "))
-        }
+        guard let body = r.body else { return nil }
+        return try Materialize.checked(r.kind, id: r.entityID, body: body)
     }
 }

@@ -195,19 +195,33 @@ public enum Materialize {
     /// float stays a float after its canonical form wrote `20`), keeping it as is if it does
     /// not validate.
     public static func entity(_ kind: EntityKind, id: String, view: JSONObject) -> Entity {
+        if let checked = try? checked(kind, id: id, body: view) { return checked }
         var body = view
-        let created = body["created_at"]?.stringValue.flatMap(Timestamp.init(iso8601:)) ?? Timestamp(microsecondsSinceEpoch: 0)
-        let updated = body["updated_at"]?.stringValue.flatMap(Timestamp.init(iso8601:))
         body["created_at"] = nil
         body["updated_at"] = nil
-        let version = body["version"]
-        if kind == .story { body["version"] = nil }
-        if var normalized = try? ContentRules.normalize(kind, .object(body)) {
-            if kind == .story, let version { normalized["version"] = version }
-            body = normalized
-        } else if kind == .story, let version {
-            body["version"] = version
+        return Entity(kind: kind, id: id, body: body, createdAt: timestamp(view["created_at"]) ?? Timestamp(microsecondsSinceEpoch: 0), updatedAt: timestamp(view["updated_at"]))
+    }
+
+    static func timestamp(_ v: JSONValue?) -> Timestamp? { v?.stringValue.flatMap(Timestamp.init(iso8601:)) }
+
+    /// The entity a revision body describes, which must be a valid entity of its kind with
+    /// well-formed timestamps (`invalidBody` says what is wrong otherwise).
+    static func checked(_ kind: EntityKind, id: String, body: JSONObject) throws(RevisionError) -> Entity {
+        var b = body
+        guard let created = timestamp(b["created_at"]) else { throw RevisionError(.invalidBody, "created_at must be an ISO 8601 UTC time") }
+        let updated = timestamp(b["updated_at"])
+        if let u = b["updated_at"], u != .null, updated == nil { throw RevisionError(.invalidBody, "updated_at must be null or an ISO 8601 UTC time") }
+        b["created_at"] = nil
+        b["updated_at"] = nil
+        // A story's version is kept by the server, not validated as client input.
+        let version = kind == .story ? b["version"] : nil
+        if kind == .story { b["version"] = nil }
+        do {
+            var normalized = try ContentRules.normalize(kind, .object(b))
+            if let version { normalized["version"] = version }
+            return Entity(kind: kind, id: id, body: normalized, createdAt: created, updatedAt: updated)
+        } catch {
+            throw RevisionError(.invalidBody, error.issues.prefix(3).map { "\($0.loc.map { "\($0)" }.joined(separator: ".")): \($0.msg)" }.joined(separator: "; "))
         }
-        return Entity(kind: kind, id: id, body: body, createdAt: created, updatedAt: updated)
     }
 }
