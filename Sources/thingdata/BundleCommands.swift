@@ -146,11 +146,21 @@ func readBundle(_ file: String, quiet: Bool) async throws -> RevisionBundle.Veri
         return bundle
     } catch let error as RevisionError {
         bar.finish()
-        try CommandFailure.exit("\(file) was refused, nothing was written: \(error.reason)", status: 65)
+        try refuse(file, error.reason)
     } catch let error as IngestError {
         bar.finish()
-        try CommandFailure.exit("\(file) was refused, nothing was written: \(error)", status: 65)
+        try refuse(file, "\(error)")
     }
+}
+
+/// Stops a command over a bundle that failed a check.
+func refuse(_ file: String, _ why: String) throws -> Never {
+    try CommandFailure.exit("\(file) was refused, nothing was written: \(why)", status: 65)
+}
+
+/// Imports a checked bundle, or stops with the reason (exit 65).
+func importOrRefuse(_ bundle: RevisionBundle.Verified, from file: String, into catalog: Catalog) async throws -> IngestSummary {
+    do { return try await catalog.importBundle(bundle) } catch let error as IngestError { try refuse(file, "\(error)") }
 }
 
 func ingestSummaryJSON(_ s: IngestSummary, file: String, bundle: RevisionBundle.Verified) -> JSONValue {
@@ -172,13 +182,7 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         let bundle = try await readBundle(file, quiet: json)
         let file = self.file
-        let summary = try await withCatalog(options) { catalog in
-            do {
-                return try await catalog.importBundle(bundle)
-            } catch let error as IngestError {
-                try CommandFailure.exit("\(file) was refused, nothing was written: \(error)", status: 65)
-            }
-        }
+        let summary = try await withCatalog(options) { catalog in try await importOrRefuse(bundle, from: file, into: catalog) }
         if json {
             print(JSONSerializer.string(ingestSummaryJSON(summary, file: file, bundle: bundle)))
         } else {
@@ -205,10 +209,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if try await catalog.store.revisionCount() > 0 || entities > 0 {
                 try CommandFailure.exit("restore needs an empty data directory and database; this one holds data (use import to add a bundle to it)", status: 73)
             }
-            let summary: IngestSummary
-            do { summary = try await catalog.importBundle(bundle) } catch let error as IngestError {
-                try CommandFailure.exit("\(file) was refused, nothing was written: \(error)", status: 65)
-            }
+            let summary = try await importOrRefuse(bundle, from: file, into: catalog)
             try await catalog.store.setNodeState("restored_from", "\(bundle.nodeID.compact) \(Timestamp.now())")
             return (summary, catalog.signer.actor)
         }
