@@ -18,13 +18,17 @@ extension Catalog {
         let last = try await store.latestHLC()
         let signer = RevisionSigner(key: key, actor: actor, lastHLC: last, wallClock: { Int64(Date().timeIntervalSince1970 * 1000) })
         let catalog = Catalog(store: store, signer: signer)
-        try await catalog.adoptUnversioned()
+        // Once per store: every write since revisions exist makes one, so later opens skip the scan.
+        if try await store.nodeState("unversioned_adopted") == nil {
+            try await catalog.adoptUnversioned()
+            try await store.setNodeState("unversioned_adopted", Timestamp.now().description)
+        }
         return catalog
     }
 
     /// Gives every entity written before revisions existed (a node upgraded from the first
     /// release) a first revision signed by this node, so history and export cover it.
-    /// Returns how many; nothing to do costs one query.
+    /// Returns how many. `open` runs it once per store.
     @discardableResult
     public func adoptUnversioned() async throws -> Int {
         var adopted = 0

@@ -42,7 +42,7 @@ public protocol ContentStore: Sendable {
     /// Every revision after a store sequence, oldest first (export, change feeds).
     func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision]
     func revisionCount() async throws -> Int
-    /// The latest HLC among stored revisions (the clock resumes after it).
+    /// The latest HLC among the most recently stored revisions (the clock resumes after it).
     func latestHLC() async throws -> HLC
     /// Entities with an open conflict, in store order.
     func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [EntityHeads]

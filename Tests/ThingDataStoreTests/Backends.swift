@@ -29,19 +29,24 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         return l
     }()
 
-    /// A fresh, empty, migrated store for one test.
+    /// A fresh, empty, migrated store for one test, opened as a node's catalog.
     func withCatalog<T: Sendable>(_ body: @Sendable (Catalog) async throws -> T) async throws -> T {
+        try await withStore { try await body(try await Catalog.open(store: $0, key: .generate())) }
+    }
+
+    /// A fresh, empty, migrated store that no catalog has opened yet.
+    func withStore<T: Sendable>(_ body: @Sendable (any ContentStore) async throws -> T) async throws -> T {
         switch self {
         case .memory:
-            return try await body(try await Catalog.open(store: MemoryContentStore(), key: .generate()))
+            return try await body(MemoryContentStore())
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
-            return try await withContentStore(.sqlite(path: dir.appendingPathComponent("t.sqlite").path), logger: Self.logger) { try await body(try await Catalog.open(store: $0, key: .generate())) }
+            return try await withContentStore(.sqlite(path: dir.appendingPathComponent("t.sqlite").path), logger: Self.logger, body)
         case .postgres:
             let url = try await Self.freshPostgresDatabase()
-            return try await withContentStore(.postgres(url: url), logger: Self.logger, maxConnections: 4) { try await body(try await Catalog.open(store: $0, key: .generate())) }
+            return try await withContentStore(.postgres(url: url), logger: Self.logger, maxConnections: 4, body)
         }
     }
 

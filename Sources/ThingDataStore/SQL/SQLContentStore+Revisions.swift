@@ -41,8 +41,11 @@ extension SQLContentStore {
 
     func latestHLC() async throws -> HLC {
         try await sessions.read { db in
-            guard let row = try await db.raw("SELECT hlc_wall, hlc_logical FROM revisions ORDER BY hlc_wall DESC, hlc_logical DESC LIMIT 1").first() else { return HLC(wall: 0) }
-            return HLC(wall: try row.decode(column: "hlc_wall", as: Int64.self), logical: try row.decode(column: "hlc_logical", as: Int64.self))
+            // The newest thousand by store order, not a scan of every revision at each start:
+            // the clock only has to resume at or after recent readings (it orders provisional
+            // winners; causality comes from parents).
+            let rows = try await db.raw("SELECT hlc_wall, hlc_logical FROM revisions ORDER BY seq DESC LIMIT 1000").all()
+            return try rows.map { HLC(wall: try $0.decode(column: "hlc_wall", as: Int64.self), logical: try $0.decode(column: "hlc_logical", as: Int64.self)) }.max() ?? HLC(wall: 0)
         }
     }
 
