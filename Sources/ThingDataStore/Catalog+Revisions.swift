@@ -105,12 +105,15 @@ extension Catalog {
         guard try await store.heads(kind, id: id) != nil else { throw Self.notFound(kind, id) }
         let page = try await store.revisions(ofEntity: id, beforeSequence: before, limit: limit)
         let keys = try await keyBook()
+        let revisions = try page.map { try $0.decoded() }
+        // A parent is usually the next revision on the same page; only the others are read.
+        var bodies: [RevisionID: JSONObject?] = [:]
+        for s in revisions { bodies[s.id] = s.revision.body }
         var items: [JSONValue] = []
-        for stored in page {
-            let s = try stored.decoded()
+        for s in revisions {
             var parentBody: JSONObject?? = .some(nil)
             if let p = s.revision.parents.first {
-                parentBody = try await store.revision(p).map { try $0.decoded().revision.body }
+                if let known = bodies[p] { parentBody = known } else { parentBody = try await store.revision(p).map { try $0.decoded().revision.body } }
             }
             items.append(.object(revisionSummary(s, keys: keys, parentBody: parentBody)))
         }
