@@ -58,6 +58,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Federation: the peer table, signed requests, the changes feed and the sync engine
+        // (runs the core's schedule and checks over HTTP with AsyncHTTPClient).
+        .target(
+            name: "ThingDataFederation",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataSigning",
+                "ThingDataStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP front (Hummingbird), configuration and the composition root.
         .target(
             name: "ThingDataServer",
@@ -65,6 +80,7 @@ let package = Package(
                 "ThingDataCore",
                 "ThingDataSigning",
                 "ThingDataStore",
+                "ThingDataFederation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -72,6 +88,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

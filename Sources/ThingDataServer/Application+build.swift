@@ -5,10 +5,15 @@ import Synchronization
 public import Logging
 import ThingDataCore
 public import ThingDataStore
+public import ThingDataFederation
+public import ThingDataSigning
+public import ServiceLifecycle
+import UnixSignals
 
 /// The composition root: the router, its middleware and the server, for a given store.
 /// `thingdata serve` and the tests both build the node through here.
-public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, federation: Federation? = nil, logger: Logger,
+                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: InFlightMiddleware())
     router.add(middleware: MetricsMiddleware())
@@ -22,12 +27,38 @@ public func buildApplication(configuration: NodeConfiguration, catalog: Catalog,
     router.add(middleware: ErrorMiddleware())
     ContentRoutes(catalog: catalog).register(on: router)
     NodeRoutes(configuration: configuration, catalog: catalog).register(on: router)
+    if let federation { FederationRoutes(federation: federation).register(on: router) }
     _ = NodeMetrics.registry
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .seconds(75))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ThingData/\(ThingDataVersion.current)"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
+}
+
+/// The admin API's application: its own listener (loopback by default), token required.
+public func buildAdminApplication(configuration: NodeConfiguration, federation: Federation, token: String, logger: Logger,
+                                  onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let router = Router(context: NodeRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: AdminTokenMiddleware(token: Array(token.utf8)))
+    AdminRoutes(federation: federation, configuration: configuration, logger: logger).register(on: router)
+    return Application(
+        router: router,
+        server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+        configuration: .init(address: .hostname(configuration.adminHost, port: configuration.effectiveAdminPort), serverName: "ThingData-Admin/\(ThingDataVersion.current)"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.effectiveAdminPort) },
+        logger: logger)
+}
+
+/// Runs the federation's sync loop as a service of the node.
+public struct FederationService: Service {
+    let federation: Federation
+    public init(federation: Federation) { self.federation = federation }
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await federation.run() }
+    }
 }
 
 /// With a configured origin list, answers to an `Origin` outside it lose their CORS headers,
@@ -56,7 +87,23 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
-public func runNode(configuration: NodeConfiguration, catalog: Catalog, logger: Logger) async throws {
-    try await buildApplication(configuration: configuration, catalog: catalog, logger: logger).runService()
+/// Runs the node until SIGINT or SIGTERM, then shuts down gracefully: the public listener,
+/// the admin listener and the federation's sync loop. `admin.url` in the data directory tells
+/// `thingdata-admin` where the admin API listens.
+public func runNode(configuration: NodeConfiguration, catalog: Catalog, key: NodeKey, adminToken: String, logger: Logger) async throws {
+    let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, logger: logger)
+    let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, logger: logger) { port in
+        federation.listening(host: configuration.host, port: port)
+        logger.notice("Federation", metadata: ["node_id": "\(key.nodeID.longForm)", "base_url": "\(federation.baseURL)"])
+    }
+    let adminURLFile = (configuration.dataDirectory as NSString).appendingPathComponent("admin.url")
+    let admin = buildAdminApplication(configuration: configuration, federation: federation, token: adminToken, logger: logger) { port in
+        let host = configuration.adminHost == "0.0.0.0" ? "127.0.0.1" : configuration.adminHost
+        try? "http://\(host):\(port)\n".write(toFile: adminURLFile, atomically: true, encoding: .utf8)
+        logger.notice("Admin API listening", metadata: ["url": "http://\(host):\(port)"])
+    }
+    let group = ServiceGroup(
+        configuration: .init(services: [.init(service: app), .init(service: admin), .init(service: FederationService(federation: federation))],
+                             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
 }

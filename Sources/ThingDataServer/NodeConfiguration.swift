@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import ThingDataStore
+public import ThingDataFederation
 import ThingDataCore
 
 /// Everything a node needs to start. Built from, in order of precedence: command-line flags,
@@ -19,6 +20,19 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// serve only queues inside PostgreSQL (measured on 2 cores: 8 connections answer a single
     /// GET at 7,959 req/s, 32 connections at 6,767).
     public var databasePoolSize = min(64, max(4, 4 * ProcessInfo.processInfo.activeProcessorCount))
+    /// The admin API's listener: loopback by default, on `port + 1` unless set.
+    public var adminHost = "127.0.0.1"
+    public var adminPort: Int?
+    public var effectiveAdminPort: Int { adminPort ?? (port == 0 ? 0 : port + 1) }
+    /// Federation: how other nodes reach this one, what it says about itself, how it syncs and whom it trusts.
+    public var federation = FederationSettings()
+
+    /// The federation settings with the node's name and the listening address filled in.
+    public var federationSettings: FederationSettings {
+        var f = federation
+        f.name = name
+        return f
+    }
 
     public init() {}
 
@@ -39,6 +53,17 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "log_level", help: "trace, debug, info, notice, warning, error or critical.", defaultValue: "info"),
         Setting(key: "cors_origins", help: "Origins allowed by CORS: * or a comma-separated list.", defaultValue: "*"),
         Setting(key: "db_pool_size", help: "Maximum PostgreSQL connections.", defaultValue: "4 per core (4 to 64)"),
+        Setting(key: "admin_host", help: "Address of the admin API's listener.", defaultValue: "127.0.0.1"),
+        Setting(key: "admin_port", help: "Port of the admin API's listener.", defaultValue: "port + 1"),
+        Setting(key: "base_url", help: "The URL other nodes reach this one at (in its descriptor and signed requests).", defaultValue: "http://<host>:<port>"),
+        Setting(key: "description", help: "A sentence about this node, in its descriptor.", defaultValue: "(empty)"),
+        Setting(key: "languages", help: "Languages of this node's content, comma-separated, in its descriptor.", defaultValue: "en"),
+        Setting(key: "sync_interval", help: "Seconds between pulls from a peer when it announces nothing (jittered ±20 %).", defaultValue: "30"),
+        Setting(key: "sync_batch", help: "Revisions per pulled batch (one transaction each).", defaultValue: "500"),
+        Setting(key: "trust_pull", help: "Lowest trust of a peer this node pulls from.", defaultValue: "verified"),
+        Setting(key: "trust_accept_push", help: "Lowest trust of a peer whose pushed revisions are accepted.", defaultValue: "verified"),
+        Setting(key: "trust_relay", help: "Lowest trust of a peer this node announces its changes to.", defaultValue: "verified"),
+        Setting(key: "trust_serve", help: "Lowest trust of a peer whose federation reads are answered.", defaultValue: "untrusted"),
     ]
 
     static func defaultName() -> String {
@@ -89,6 +114,43 @@ public struct NodeConfiguration: Sendable, Equatable {
             case "db_pool_size":
                 guard let n = Int(value), (1...1000).contains(n) else { throw Invalid("\(source): db_pool_size must be a number from 1 to 1000") }
                 databasePoolSize = n
+            case "admin_host":
+                guard !value.isEmpty else { throw Invalid("\(source): admin_host must not be empty") }
+                adminHost = value
+            case "admin_port":
+                guard let p = Int(value), (0...65535).contains(p) else { throw Invalid("\(source): admin_port must be a number from 0 to 65535, not '\(value)'") }
+                adminPort = p
+            case "base_url":
+                if value.isEmpty { federation.baseURL = nil; continue }
+                guard let u = URLComponents(string: value), ["http", "https"].contains(u.scheme?.lowercased() ?? ""), u.host?.isEmpty == false, u.query == nil else {
+                    throw Invalid("\(source): base_url must be an http(s) URL such as https://repair.example.org, not '\(value)'")
+                }
+                federation.baseURL = value.hasSuffix("/") ? String(value.dropLast()) : value
+            case "description":
+                guard value.count <= 500 else { throw Invalid("\(source): description must have at most 500 characters") }
+                federation.description = value
+            case "languages":
+                let list = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !list.isEmpty, list.allSatisfy({ $0.count <= 35 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }) else {
+                    throw Invalid("\(source): languages must be a comma-separated list of language tags such as en,fr,de")
+                }
+                federation.languages = list
+            case "sync_interval":
+                guard let n = Double(value), n >= 0.05, n <= 86_400 else { throw Invalid("\(source): sync_interval must be a number of seconds from 0.05 to 86400") }
+                federation.pollInterval = Int64(n * 1000)
+            case "sync_batch":
+                guard let n = Int(value), (1...5_000).contains(n) else { throw Invalid("\(source): sync_batch must be a number from 1 to 5000") }
+                federation.batchSize = n
+            case "trust_pull", "trust_accept_push", "trust_relay", "trust_serve":
+                guard let level = TrustLevel(rawValue: value.lowercased()) else {
+                    throw Invalid("\(source): \(key) must be one of \(TrustLevel.allCases.map(\.rawValue).joined(separator: ", ")), not '\(value)'")
+                }
+                switch key {
+                case "trust_pull": federation.policy.pull = level
+                case "trust_accept_push": federation.policy.acceptPush = level
+                case "trust_relay": federation.policy.relay = level
+                default: federation.policy.serve = level
+                }
             default:
                 throw Invalid("\(source): unknown setting '\(key)'. Known settings: \(Self.settings.map(\.key).joined(separator: ", "))")
             }
@@ -113,6 +175,7 @@ public struct NodeConfiguration: Sendable, Equatable {
             switch v {
             case .string(let s): out[k] = s
             case .int(let i): out[k] = String(i)
+            case .double(let d): out[k] = String(d)
             case .bool(let b): out[k] = String(b)
             case .null: out[k] = ""
             default: throw Invalid("config file \(path): \(k) must be a string or a number")

@@ -198,3 +198,36 @@ extension NodeKey {
         return k.isValidSignature(signature, for: bytes)
     }
 }
+
+/// The admin API's bearer token, in `admin.token` in the data directory: made by
+/// `thingdata init` (or the first `serve`) with mode 0600, refused if others can read it.
+public enum AdminTokenFile {
+    public static let name = "admin.token"
+
+    public static func loadOrCreate(directory: String) throws -> String {
+        let path = directory + "/" + name
+        if FileManager.default.fileExists(atPath: path) { return try load(path: path) }
+        var rng = SystemRandomNumberGenerator()
+        let token = "tdadm_" + Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let bytes = Array((token + "\n").utf8)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw KeyFile.Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        guard written == bytes.count else { throw KeyFile.Failure(description: "cannot write \(path)") }
+        return token
+    }
+
+    public static func load(path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw KeyFile.Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
+        if st.st_mode & 0o077 != 0 {
+            throw KeyFile.Failure(description: "\(path) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); the admin token must be private: run chmod 600 \(path)")
+        }
+        guard let data = FileManager.default.contents(atPath: path), case let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+            token.count >= 20
+        else { throw KeyFile.Failure(description: "\(path) does not hold an admin token") }
+        return token
+    }
+}

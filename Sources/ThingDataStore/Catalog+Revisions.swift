@@ -252,6 +252,7 @@ extension Catalog {
         do {
             let summary = try await store.ingest(revisions, prepared: prepared)
             if let latest = revisions.map(\.revision.hlc).max() { signer.observe(latest) }
+            if summary.stored > 0 { commits.notify() }
             return summary
         } catch StoreError.rejected(let why) {
             throw IngestError(index: nil, revision: nil, error: why)
@@ -269,13 +270,13 @@ extension Catalog {
     }
 
     /// Signature and body of one revision from elsewhere; the entity its body describes.
-    static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> Entity? {
+    public static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> Entity? {
         try s.verify(keys: keys)
         return try checkedEntity(s.revision)
     }
 
     /// `transform` over `items` in order, in chunks spread over the cores.
-    static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
+    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
         let chunk = max(256, items.count / (ProcessInfo.processInfo.activeProcessorCount * 2) + 1)
         let parts = await withTaskGroup(of: (Int, Result<[R], IngestError>).self) { group in
             for start in stride(from: 0, to: items.count, by: chunk) {

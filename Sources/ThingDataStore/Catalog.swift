@@ -1,6 +1,7 @@
 public import ThingDataCore
 public import ThingDataSigning
 public import Foundation
+import Synchronization
 
 /// The node's content catalog: turns requests into validated, referentially sound change sets,
 /// commits them atomically, and answers reads, search and graphs.
@@ -12,6 +13,9 @@ public struct Catalog: Sendable {
     public let signer: RevisionSigner
     let makeID: @Sendable () -> String
     let now: @Sendable () -> Timestamp
+    /// Told after every commit that stored revisions (local writes and ingest), so the
+    /// federation can announce them.
+    public let commits = CommitSignal()
 
     public init(
         store: any ContentStore,
@@ -252,6 +256,7 @@ public struct Catalog: Sendable {
             while true {
                 do {
                     try await store.commit(plan.changes)
+                    if !plan.changes.revisions.isEmpty { commits.notify() }
                     break
                 } catch StoreError.stale(let kind, let id) where attempt < 30 && !operations.contains(where: { $0.ifMatch != nil }) {
                     attempt += 1
@@ -313,4 +318,13 @@ public struct Catalog: Sendable {
         let id = entity?.id ?? operation.id?.lowercased()
         return (entity, plan.changes.revisions.last { $0.signed.revision.entityID == id }?.signed.id)
     }
+}
+
+/// Observers of a catalog's commits. Observers run synchronously on the committing task and
+/// must only signal (resume a continuation, set a flag), never block.
+public final class CommitSignal: Sendable {
+    let observers = Mutex<[@Sendable () -> Void]>([])
+    public init() {}
+    public func observe(_ observer: @escaping @Sendable () -> Void) { observers.withLock { $0.append(observer) } }
+    public func notify() { for o in observers.withLock({ $0 }) { o() } }
 }

@@ -42,6 +42,8 @@ public protocol ContentStore: Sendable {
     /// Every revision after a store sequence, oldest first (export, change feeds).
     func revisions(afterSequence: Int64, limit: Int) async throws -> [StoredRevision]
     func revisionCount() async throws -> Int
+    /// The sequence of the newest revision (0 when there is none): the head of the changes feed.
+    func latestSequence() async throws -> Int64
     /// The latest HLC among the most recently stored revisions (the clock resumes after it).
     func latestHLC() async throws -> HLC
     /// Entities with an open conflict, in store order.
@@ -56,6 +58,9 @@ public protocol ContentStore: Sendable {
     /// Small durable settings of the node's data (its actor id).
     func nodeState(_ key: String) async throws -> String?
     func setNodeState(_ key: String, _ value: String) async throws
+    /// Every node-state entry whose key starts with `prefix`, by key (peers, checkpoints).
+    func nodeStates(prefix: String) async throws -> [(key: String, value: String)]
+    func removeNodeState(_ key: String) async throws
 }
 
 extension ContentStore {

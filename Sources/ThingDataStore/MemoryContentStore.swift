@@ -160,6 +160,7 @@ public actor MemoryContentStore: ContentStore {
     }
 
     public func revisionCount() async throws -> Int { log.stored.count }
+    public func latestSequence() async throws -> Int64 { log.stored.values.map(\.sequence).max() ?? 0 }
     public func latestHLC() async throws -> HLC { log.decoded.values.map(\.revision.hlc).max() ?? HLC(wall: 0) }
 
     public func conflicts(kind: EntityKind?, limit: Int, offset: Int) async throws -> [EntityHeads] {
@@ -181,6 +182,10 @@ public actor MemoryContentStore: ContentStore {
 
     public func nodeState(_ key: String) async throws -> String? { state[key] }
     public func setNodeState(_ key: String, _ value: String) async throws { state[key] = value }
+    public func nodeStates(prefix: String) async throws -> [(key: String, value: String)] {
+        state.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+    public func removeNodeState(_ key: String) async throws { state[key] = nil }
 }
 
 /// The memory store's ledger: a private copy, kept only if the whole ingest succeeds. Used by

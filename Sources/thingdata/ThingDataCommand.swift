@@ -37,6 +37,10 @@ struct NodeOptions: ParsableArguments {
     var dbPoolSize: String?
     @Option(help: "JSON config file (THINGDATA_CONFIG; default DATA_DIR/thingdata.json when it exists).")
     var config: String?
+    @Option(name: .customLong("admin-port"), help: "Port of the admin API, on loopback (THINGDATA_ADMIN_PORT; default PORT + 1).")
+    var adminPort: String?
+    @Option(name: .customLong("base-url"), help: "The URL other nodes reach this one at (THINGDATA_BASE_URL; default http://HOST:PORT).")
+    var baseURL: String?
 
     func resolve() throws -> NodeConfiguration {
         var flags: [String: String] = [:]
@@ -48,6 +52,8 @@ struct NodeOptions: ParsableArguments {
         flags["log_level"] = logLevel
         flags["cors_origins"] = corsOrigins
         flags["db_pool_size"] = dbPoolSize
+        flags["admin_port"] = adminPort
+        flags["base_url"] = baseURL
         do {
             return try NodeConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
         } catch {
@@ -63,6 +69,17 @@ struct NodeOptions: ParsableArguments {
             let (key, created) = try KeyFile.loadOrCreate(directory: dataDirectory, now: Timestamp.now())
             if created { logger.notice("Created a node key", metadata: ["node_id": "\(key.nodeID.longForm)", "file": "\(dataDirectory)/\(KeyFile.name)"]) }
             return key
+        } catch let error as KeyFile.Failure {
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+
+    /// The admin API token in the data directory, made on first use (mode 0600; exit 78 if
+    /// others can read it).
+    static func loadAdminToken(_ dataDirectory: String) throws -> String {
+        do {
+            return try AdminTokenFile.loadOrCreate(directory: dataDirectory)
         } catch let error as KeyFile.Failure {
             FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
             throw ExitCode(78)
@@ -112,7 +129,8 @@ struct Serve: AsyncParsableCommand {
             try await withContentStore(config.storeLocation, logger: logger, maxConnections: config.databasePoolSize) { store in
                 let catalog = try await Catalog.open(store: store, key: key)
                 logger.notice("Node identity", metadata: ["node_id": "\(key.nodeID.longForm)", "actor": "\(catalog.signer.actor)"])
-                try await runNode(configuration: config, catalog: catalog, logger: logger)
+                let token = try NodeOptions.loadAdminToken(config.dataDirectory)
+                try await runNode(configuration: config, catalog: catalog, key: key, adminToken: token, logger: logger)
             }
         } catch let error as StoreError {
             logger.critical("The node cannot start", metadata: ["reason": "\(error)"])
@@ -140,16 +158,19 @@ struct Init: AsyncParsableCommand {
         }
         let key = try NodeOptions.loadKey(config.dataDirectory, logger: logger)
         let actor = try await withContentStore(config.storeLocation, logger: logger) { store in try await Catalog.open(store: store, key: key).signer.actor }
+        _ = try NodeOptions.loadAdminToken(config.dataDirectory)
         if json {
             print(JSONSerializer.string([
                 "data_dir": .string(config.dataDirectory), "config_file": .string(file), "config_written": .bool(wroteConfig), "store": .string(config.storeLocation.description),
                 "node_id": .string(key.nodeID.longForm), "actor": .string(actor),
+                "admin_token_file": .string((config.dataDirectory as NSString).appendingPathComponent(AdminTokenFile.name)),
             ]))
         } else {
             print("Data directory: \(config.dataDirectory)")
             print("Config file:    \(file)\(wroteConfig ? " (created)" : " (kept)")")
             print("Store:          \(config.storeLocation) (migrated)")
             print("Node id:        \(key.nodeID.longForm) (key in \(config.dataDirectory)/\(KeyFile.name), mode 0600)")
+            print("Admin token:    \(config.dataDirectory)/\(AdminTokenFile.name) (mode 0600; thingdata-admin reads it)")
             print("Start the node with: thingdata serve --data-dir \(config.dataDirectory)")
         }
     }

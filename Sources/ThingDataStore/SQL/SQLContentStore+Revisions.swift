@@ -39,6 +39,10 @@ extension SQLContentStore {
         try await sessions.read { db in try await db.raw("SELECT COUNT(*) AS n FROM revisions").first()?.decode(column: "n", as: Int.self) ?? 0 }
     }
 
+    func latestSequence() async throws -> Int64 {
+        try await sessions.read { db in try await db.raw("SELECT MAX(seq) AS n FROM revisions").first()?.decode(column: "n", as: Int64?.self) ?? 0 }
+    }
+
     func latestHLC() async throws -> HLC {
         try await sessions.read { db in
             // The newest thousand by store order, not a scan of every revision at each start:
@@ -75,6 +79,18 @@ extension SQLContentStore {
         try await sessions.transaction { db in
             try await db.raw("INSERT INTO node_state (key, value) VALUES (\(bind: key), \(bind: value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run()
         }
+    }
+
+    func nodeStates(prefix: String) async throws -> [(key: String, value: String)] {
+        try await sessions.read { db in
+            try await db.raw("SELECT key, value FROM node_state WHERE substr(key, 1, \(literal: prefix.count)) = \(bind: prefix) ORDER BY key").all().map {
+                (try $0.decode(column: "key", as: String.self), try $0.decode(column: "value", as: String.self))
+            }
+        }
+    }
+
+    func removeNodeState(_ key: String) async throws {
+        try await sessions.transaction { db in try await db.raw("DELETE FROM node_state WHERE key = \(bind: key)").run() }
     }
 
     /// Local revisions inside a commit: each applies only on the heads it was planned on.

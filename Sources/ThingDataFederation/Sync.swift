@@ -1,0 +1,428 @@
+public import ThingDataCore
+import Logging
+import Synchronization
+public import ThingDataStore
+import ThingDataSigning
+import AsyncHTTPClient
+import NIOHTTP1
+import Foundation
+
+/// What one batch of revisions from a peer came to.
+public struct BatchReport: Sendable, Equatable {
+    public var received = 0
+    public var stored = 0
+    public var duplicates = 0
+    /// Refused: forged, tampered or malformed (the peer is penalized for these).
+    public var forged = 0
+    /// Refused by policy: a blocked author, or a parent that was refused.
+    public var refused = 0
+    public var conflicts = 0
+    public var firstError: String?
+
+    public var rejected: Int { forged + refused }
+    public var json: JSONValue {
+        ["received": .int(Int64(received)), "stored": .int(Int64(stored)), "duplicates": .int(Int64(duplicates)),
+         "rejected": .int(Int64(rejected)), "forged": .int(Int64(forged)), "refused": .int(Int64(refused)),
+         "conflicts": .int(Int64(conflicts)), "first_error": firstError.map { .string($0) } ?? .null]
+    }
+    mutating func add(_ o: BatchReport) {
+        received += o.received; stored += o.stored; duplicates += o.duplicates
+        forged += o.forged; refused += o.refused; conflicts += o.conflicts
+        firstError = firstError ?? o.firstError
+    }
+}
+
+/// The outcome of one pull from a peer.
+public struct PullReport: Sendable {
+    public var peer: String
+    public var ok: Bool
+    public var batches = 0
+    public var revisions = BatchReport()
+    public var bytesIn = 0
+    public var bytesOut = 0
+    public var error: String?
+    public var fullResync = false
+
+    public var json: JSONValue {
+        ["peer": .string(peer), "ok": .bool(ok), "batches": .int(Int64(batches)), "revisions": revisions.json,
+         "bytes_in": .int(Int64(bytesIn)), "bytes_out": .int(Int64(bytesOut)), "error": error.map { .string($0) } ?? .null,
+         "full_resync": .bool(fullResync)]
+    }
+}
+
+extension Federation {
+    // MARK: Checking and storing what peers send
+
+    /// Checks each revision on its own (structure, author key, signature, body), drops those by
+    /// blocked authors and those whose parents were dropped, and stores the rest in one
+    /// transaction. Nothing refused is stored.
+    func receive(_ raw: [[UInt8]], from peerID: String) async throws -> BatchReport {
+        var report = BatchReport()
+        report.received = raw.count
+        guard !raw.isEmpty else { return report }
+        let blocked = Set(try await blockedAuthors())
+        var keys = try await catalog.keyBook()
+        var screened = await Self.screen(raw, keys: keys)
+        // Authors whose key this node does not know yet: ask the peer for their rotations once.
+        let unknownKeyAuthors = Set(screened.compactMap { s -> String? in
+            if case .failure(let e) = s.result, e.code == .wrongKey, let r = s.revision { return r.revision.author.nodeID.compact }
+            return nil
+        })
+        if !unknownKeyAuthors.isEmpty, let peer = await peers.get(peerID), await learnKeys(of: Array(unknownKeyAuthors), from: peer) {
+            keys = try await catalog.keyBook()
+            screened = await Self.screen(raw, keys: keys)
+        }
+        var good: [SignedRevision] = []
+        var prepared: [RevisionID: Entity] = [:]
+        var dropped = Set<RevisionID>()
+        for s in screened {
+            switch s.result {
+            case .failure(let e):
+                report.forged += 1
+                report.firstError = report.firstError ?? e.description
+                if let id = s.revision?.id { dropped.insert(id) }
+            case .success(let entity):
+                let r = s.revision!
+                if blocked.contains(r.revision.author.nodeID.compact) {
+                    report.refused += 1
+                    report.firstError = report.firstError ?? "author \(r.revision.author.nodeID.short) is blocked here"
+                    dropped.insert(r.id)
+                } else if r.revision.parents.contains(where: dropped.contains) {
+                    report.refused += 1
+                    dropped.insert(r.id)
+                } else {
+                    good.append(r)
+                    if let entity { prepared[r.id] = entity }
+                }
+            }
+        }
+        do {
+            let summary = try await catalog.ingest(good, checked: true, prepared: prepared)
+            report.stored = summary.stored
+            report.duplicates = summary.duplicates
+            report.conflicts = summary.conflicts
+        } catch is IngestError {
+            // One of them does not fit this store (a parent never received, a vector that does
+            // not follow): store them one at a time so the others still land.
+            for r in good {
+                do {
+                    let summary = try await catalog.ingest([r], checked: true, prepared: prepared[r.id].map { [r.id: $0] } ?? [:])
+                    report.stored += summary.stored
+                    report.duplicates += summary.duplicates
+                    report.conflicts += summary.conflicts
+                } catch let e as IngestError {
+                    report.refused += 1
+                    report.firstError = report.firstError ?? e.description
+                }
+            }
+        }
+        return report
+    }
+
+    struct Screened: Sendable {
+        var revision: SignedRevision?
+        var result: Result<Entity?, RevisionError>
+    }
+
+    /// Each revision decoded and checked on its own, in parallel.
+    static func screen(_ raw: [[UInt8]], keys: KeyBook) async -> [Screened] {
+        (try? await Catalog.parallelMap(raw) { bytes throws(RevisionError) -> Screened in
+            do throws(RevisionError) {
+                let s = try SignedRevision.decode(bytes)
+                do throws(RevisionError) {
+                    return Screened(revision: s, result: .success(try Catalog.check(s, keys: keys)))
+                } catch { return Screened(revision: s, result: .failure(error)) }
+            } catch { return Screened(revision: nil, result: .failure(error)) }
+        }) ?? []
+    }
+
+    /// Fetches rotation statements for `authors` from a peer and learns the valid ones.
+    func learnKeys(of authors: [String], from peer: PeerRecord) async -> Bool {
+        let url = FederationClient.join(peer.baseURL, "/federation/v1/keys?nodes=" + authors.joined(separator: ","))
+        guard let answer = try? await client.send(.GET, url), answer.status == 200, case .object(let o)? = try? JSONParser.parse(answer.body),
+            let list = o["key_rotations"]?.arrayValue
+        else { return false }
+        let rotations = list.compactMap { try? KeyRotation(json: $0) }
+        do { try await catalog.learn(rotations: rotations) } catch { return false }
+        return !rotations.isEmpty
+    }
+
+    // MARK: Pulling
+
+    /// Pulls everything new from one peer, batch by batch; each batch is one transaction and
+    /// its checkpoint is saved right after, so a crash redoes at most one batch.
+    public func pull(_ peerID: String) async -> PullReport {
+        var report = PullReport(peer: peerID, ok: false)
+        guard pulling.withLock({ $0.insert(peerID).inserted }) else {
+            report.error = "a pull from this peer is already running"
+            return report
+        }
+        defer { pulling.withLock { _ = $0.remove(peerID) } }
+        var retryAfter: Int64?
+        defer {
+            let now = Self.nowMilliseconds()
+            schedules.withLock { s in
+                var schedule = s[peerID] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+                var rng = SystemRandomNumberGenerator()
+                schedule.record(report.ok ? .pulled(more: false) : .failed(retryAfter: retryAfter), now: now, random: &rng)
+                s[peerID] = schedule
+            }
+        }
+        while true {
+            guard let peer = await peers.get(peerID) else { report.error = "unknown peer"; return report }
+            guard peer.state != .keyChanged else { report.error = "the peer's key changed; an admin must decide"; return report }
+            guard peer.trust >= settings.policy.pull else { report.error = "trust \(peer.trust.rawValue) is below the pull policy (\(settings.policy.pull.rawValue))"; return report }
+            let url = FederationClient.join(peer.baseURL, "/federation/v1/changes?since=\(peer.cursor)&limit=\(settings.batchSize)")
+            let answer: FederationClient.Answer
+            do {
+                answer = try await client.send(.GET, url, accept: "application/x-ndjson")
+            } catch {
+                report.error = "\(error)"
+                await failed(peerID, report.error!)
+                return report
+            }
+            report.bytesIn += answer.bytesIn
+            report.bytesOut += answer.bytesOut
+            guard answer.status == 200 else {
+                if answer.status == 429 || answer.status == 503 { retryAfter = answer.retryAfter }
+                report.error = "HTTP \(answer.status): " + String(decoding: answer.body.prefix(300), as: UTF8.self)
+                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
+                return report
+            }
+            let lines = answer.body.split(separator: 0x0A, omittingEmptySubsequences: true).map(Array.init)
+            guard lines.count >= 2, case .object(let header)? = try? JSONParser.parse(lines[0]), header["type"]?.stringValue == "thingdata.changes",
+                case .object(let trailer)? = try? JSONParser.parse(lines[lines.count - 1]), trailer["type"]?.stringValue == "thingdata.changes.end",
+                let index = header["index_id"]?.stringValue, let cursor = trailer["cursor"]?.intValue, let head = trailer["head"]?.intValue
+            else {
+                report.error = "the changes feed is malformed"
+                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
+                return report
+            }
+            if let known = peer.indexID, known != index, peer.cursor != 0 {
+                // The peer rebuilt its index: its sequence numbers mean something else now.
+                report.fullResync = true
+                await peers.log(peerID, "resync", "index id changed from \(known) to \(index); full resync")
+                _ = try? await peers.update(peerID) { p in p.indexID = index; p.cursor = 0 }
+                continue
+            }
+            let batch: BatchReport
+            do {
+                batch = try await receive(Array(lines[1..<(lines.count - 1)]), from: peerID)
+            } catch {
+                report.error = "storing a batch failed: \(error)"
+                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
+                return report
+            }
+            report.batches += 1
+            report.revisions.add(batch)
+            let more = trailer["more"]?.boolValue ?? false
+            let rtt = answer.milliseconds
+            let updated = try? await peers.update(peerID) { p in
+                p.indexID = index
+                p.cursor = cursor
+                p.remoteHead = head
+                p.bytesIn += Int64(answer.bytesIn)
+                p.bytesOut += Int64(answer.bytesOut)
+                p.received += Int64(batch.stored)
+                p.rejected += Int64(batch.rejected)
+                p.rttMilliseconds = rtt
+                p.lastSync = Timestamp.now().description
+                p.lastSeen = p.lastSync
+                p.lastError = batch.firstError.map { "rejected: " + $0 }
+                p.state = .active
+                if batch.forged > 0 { p.trust = p.trust.penalized }
+            }
+            if batch.stored > 0 || batch.rejected > 0 {
+                await peers.log(peerID, "pull", "cursor \(cursor)/\(head): \(batch.stored) stored, \(batch.duplicates) already held, \(batch.rejected) rejected")
+            }
+            if batch.forged > 0 {
+                await peers.log(peerID, "penalized", "\(batch.forged) forged or tampered revision(s) (\(batch.firstError ?? "")); trust now \(updated?.trust.rawValue ?? "?")")
+                logger.warning("federation: node \(peerID.prefix(6)) served \(batch.forged) forged or tampered revision(s); trust lowered", metadata: ["first": .string(batch.firstError ?? "")])
+            }
+            if !more || batch.forged > 0 { break }
+        }
+        report.ok = true
+        return report
+    }
+
+    func failed(_ peerID: String, _ error: String, bytesIn: Int = 0, bytesOut: Int = 0) async {
+        _ = try? await peers.update(peerID) { p in
+            p.state = .backoff
+            p.lastError = error
+            p.bytesIn += Int64(bytesIn)
+            p.bytesOut += Int64(bytesOut)
+        }
+        await peers.log(peerID, "error", error)
+        logger.debug("federation: pull from \(peerID.prefix(6)) failed: \(error)")
+    }
+
+    // MARK: Announcing
+
+    /// Tells every peer we relay to that we have new revisions, so they pull at once.
+    public func announceAll() async {
+        let head = (try? await catalog.store.latestSequence()) ?? 0
+        let body = CanonicalJSON.encode(["node_id": .string(key.nodeID.compact), "head": .int(head), "index_id": .string(indexID)])
+        let targets = await peers.all().filter { $0.trust >= settings.policy.relay && $0.state != .keyChanged }
+        await withTaskGroup(of: Void.self) { group in
+            for peer in targets {
+                group.addTask {
+                    let url = FederationClient.join(peer.baseURL, "/federation/v1/announce")
+                    if let answer = try? await self.client.send(.POST, url, body: body) {
+                        _ = try? await self.peers.update(peer.nodeID) { p in
+                            p.bytesOut += Int64(answer.bytesOut)
+                            p.bytesIn += Int64(answer.bytesIn)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: The loop
+
+    /// Runs until cancelled: pulls from peers when due (poll interval, announces, backoff) and
+    /// announces local commits.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.announceLoop() }
+            group.addTask { await self.pullLoop() }
+        }
+    }
+
+    func announceLoop() async {
+        while !Task.isCancelled {
+            await announcer.wait(milliseconds: 60_000)
+            if Task.isCancelled { return }
+            // Coalesce a burst of writes into one announce.
+            try? await Task.sleep(for: .milliseconds(20))
+            await announceAll()
+        }
+    }
+
+    func pullLoop() async {
+        var tasks: [String: Task<Void, Never>] = [:]
+        while !Task.isCancelled {
+            let now = Self.nowMilliseconds()
+            let candidates = await peers.all().filter { $0.trust >= settings.policy.pull && $0.state != .keyChanged }
+            var next = now + settings.pollInterval
+            var due: [String] = []
+            schedules.withLock { s in
+                for p in candidates {
+                    let schedule = s[p.nodeID] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+                    s[p.nodeID] = schedule
+                    if schedule.due <= now { due.append(p.nodeID) } else { next = min(next, schedule.due) }
+                }
+            }
+            let busy = pulling.withLock { $0 }
+            var slots = settings.concurrentPulls - busy.count
+            for id in due where !busy.contains(id) && slots > 0 {
+                slots -= 1
+                tasks[id] = Task {
+                    _ = await self.pull(id)
+                    self.scheduler.ring()
+                }
+            }
+            await scheduler.wait(milliseconds: max(10, min(next - now, 1_000)))
+        }
+        for t in tasks.values { t.cancel() }
+    }
+
+    // MARK: Admin operations
+
+    /// Adds (or refreshes) a peer from its URL: its descriptor must verify. An admin's choice
+    /// makes it `verified` unless it already stands higher (or is blocked).
+    public func addPeer(url raw: String, source: String = "manual") async throws -> PeerRecord {
+        guard var parts = URLComponents(string: raw.trimmingCharacters(in: .whitespaces)), let scheme = parts.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = parts.host, !host.isEmpty
+        else { throw CatalogError(.badRequest, "\(raw) is not an http(s) URL") }
+        parts.scheme = scheme
+        parts.host = host.lowercased()
+        if (scheme == "http" && parts.port == 80) || (scheme == "https" && parts.port == 443) { parts.port = nil }
+        parts.query = nil
+        parts.fragment = nil
+        var url = parts.string ?? raw
+        while url.hasSuffix("/") { url.removeLast() }
+        let d: NodeDescriptor
+        do { d = try await client.descriptor(at: url) } catch { throw CatalogError(.badRequest, "\(error)") }
+        guard d.nodeID != key.nodeID else { throw CatalogError(.badRequest, "\(url) is this node itself") }
+        try? await catalog.learn(rotations: d.rotations)
+        let now = Timestamp.now().description
+        let offered = Base64URL.encode(d.publicKey)
+        if var p = await peers.get(d.nodeID.compact) {
+            p.baseURL = url
+            p.name = d.name
+            if !p.sources.contains(source) { p.sources.append(source) }
+            if p.trust == .untrusted { p.trust = .verified }
+            try await peers.put(p)
+            if offered != p.publicKey { p = try await recheckKey(p, origin: url) }
+            await peers.log(p.nodeID, "admin", "peers add \(url)")
+            requestSync(p.nodeID)
+            return await peers.get(p.nodeID) ?? p
+        }
+        let record = PeerRecord(
+            nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
+            trust: .verified, state: .new, sources: [source], firstSeen: now, keyHistory: [.init(at: now, key: offered, how: "pinned when added by an admin")])
+        try await peers.put(record)
+        await peers.log(record.nodeID, "admin", "peers add \(url): descriptor verified, trust verified")
+        logger.notice("federation: peer \(d.nodeID.short) (\(d.name)) added", metadata: ["url": .string(url)])
+        requestSync(record.nodeID)
+        return record
+    }
+
+    /// Sets a peer's trust. For a `key-changed` peer any level but blocked also accepts the key
+    /// it now shows (the admin decided).
+    public func setTrust(_ id: String, _ level: TrustLevel) async throws -> PeerRecord {
+        guard let p = await peers.find(id) else { throw CatalogError(.notFound, "no peer \(id)") }
+        let now = Timestamp.now().description
+        let updated = try await peers.update(p.nodeID) { p in
+            p.trust = level
+            if p.state == .keyChanged, level != .blocked, let offered = p.offeredKey {
+                p.publicKey = offered
+                p.offeredKey = nil
+                p.state = .new
+                p.keyHistory.append(.init(at: now, key: offered, how: "accepted by an admin"))
+            }
+        }
+        await peers.log(p.nodeID, "admin", "trust set to \(level.rawValue)")
+        logger.notice("federation: trust of \(p.nodeID.prefix(6)) set to \(level.rawValue) by an admin")
+        requestSync(p.nodeID)
+        return updated ?? p
+    }
+
+    public func forget(_ id: String) async throws -> PeerRecord {
+        guard let p = await peers.find(id) else { throw CatalogError(.notFound, "no peer \(id)") }
+        try await peers.remove(p.nodeID)
+        _ = schedules.withLock { $0.removeValue(forKey: p.nodeID) }
+        logger.notice("federation: peer \(p.nodeID.prefix(6)) forgotten by an admin")
+        return p
+    }
+
+    /// Makes a peer due at once.
+    public func requestSync(_ id: String) {
+        let now = Self.nowMilliseconds()
+        schedules.withLock { s in
+            var schedule = s[id] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+            var rng = SystemRandomNumberGenerator()
+            schedule.record(.requested, now: now, random: &rng)
+            s[id] = schedule
+        }
+        scheduler.ring()
+    }
+
+    /// Pulls now from one peer (or every pullable one) and reports.
+    public func syncNow(_ id: String?) async throws -> [PullReport] {
+        var targets: [PeerRecord]
+        if let id {
+            guard let p = await peers.find(id) else { throw CatalogError(.notFound, "no peer \(id)") }
+            targets = [p]
+        } else {
+            targets = await peers.all().filter { $0.trust >= settings.policy.pull && $0.state != .keyChanged }
+        }
+        var reports: [PullReport] = []
+        for p in targets { reports.append(await pull(p.nodeID)) }
+        return reports
+    }
+
+    /// When each peer is next due, in milliseconds since the epoch.
+    public func nextDue(_ id: String) -> Int64? { schedules.withLock { $0[id]?.due } }
+}
