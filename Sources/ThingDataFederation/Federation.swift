@@ -23,6 +23,13 @@ public struct FederationSettings: Sendable, Equatable {
     public var window: Int64 = 300
     /// Pulls running at once.
     public var concurrentPulls = 4
+    /// Backoff after a failed pull: the first wait and the cap, in milliseconds.
+    public var backoffBase: Int64 = 1_000
+    public var backoffCap: Int64 = 300_000
+
+    func schedule(now: Int64) -> SyncSchedule {
+        SyncSchedule(interval: pollInterval, backoffBase: backoffBase, backoffCap: backoffCap, now: now)
+    }
 
     public init() {}
 }

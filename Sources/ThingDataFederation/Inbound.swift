@@ -208,7 +208,7 @@ extension Federation {
         try authorize(peer, settings.policy.pull, for: "announcing (we pull only from peers we trust enough)")
         let now = Self.nowMilliseconds()
         schedules.withLock { s in
-            var schedule = s[peer.nodeID] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+            var schedule = s[peer.nodeID] ?? settings.schedule(now: now)
             var rng = SystemRandomNumberGenerator()
             schedule.record(.announced, now: now, random: &rng)
             s[peer.nodeID] = schedule

@@ -162,7 +162,7 @@ extension Federation {
         defer {
             let now = Self.nowMilliseconds()
             schedules.withLock { s in
-                var schedule = s[peerID] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+                var schedule = s[peerID] ?? settings.schedule(now: now)
                 var rng = SystemRandomNumberGenerator()
                 schedule.record(report.ok ? .pulled(more: false) : .failed(retryAfter: retryAfter), now: now, random: &rng)
                 s[peerID] = schedule
@@ -308,7 +308,7 @@ extension Federation {
             var due: [String] = []
             schedules.withLock { s in
                 for p in candidates {
-                    let schedule = s[p.nodeID] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+                    let schedule = s[p.nodeID] ?? settings.schedule(now: now)
                     s[p.nodeID] = schedule
                     if schedule.due <= now { due.append(p.nodeID) } else { next = min(next, schedule.due) }
                 }
@@ -401,7 +401,7 @@ extension Federation {
     public func requestSync(_ id: String) {
         let now = Self.nowMilliseconds()
         schedules.withLock { s in
-            var schedule = s[id] ?? SyncSchedule(interval: settings.pollInterval, now: now)
+            var schedule = s[id] ?? settings.schedule(now: now)
             var rng = SystemRandomNumberGenerator()
             schedule.record(.requested, now: now, random: &rng)
             s[id] = schedule

@@ -6,8 +6,9 @@
 /// - After a failure: exponential backoff from `backoffBase`, doubling per consecutive
 ///   failure, capped at `backoffCap`, jittered ±20 %; a `Retry-After` (429, 503) overrides it
 ///   when longer.
-/// - An announce from the peer makes it due at once (unless it is backing off after failures
-///   and the backoff has not run out, so a failing peer cannot make us hammer it).
+/// - An announce from the peer makes it due at once: the peer just proved it is up, even if
+///   earlier pulls failed (the failure count stays, so a peer that announces and then fails
+///   again backs off further). How often a peer may announce is the rate limiter's business.
 public struct SyncSchedule: Sendable, Equatable {
     public var interval: Int64
     public var backoffBase: Int64
@@ -46,9 +47,7 @@ public struct SyncSchedule: Sendable, Equatable {
             let shift = min(failures - 1, 30)
             let backoff = min(backoffCap, backoffBase << Int64(shift))
             due = now + max(Self.jitter(backoff, &random), retryAfter ?? 0)
-        case .announced:
-            if failures == 0 || due <= now { due = now }
-        case .requested:
+        case .announced, .requested:
             due = now
         }
         return due
