@@ -85,7 +85,9 @@ extension Federation {
             nodeID: nodeID.compact, name: d.name, baseURL: d.baseURL, publicKey: Base64URL.encode(d.publicKey), genesisKey: Base64URL.encode(d.genesisPublicKey),
             trust: .untrusted, state: .new, sources: ["inbound"], firstSeen: now,
             keyHistory: [.init(at: now, key: Base64URL.encode(d.publicKey), how: "pinned on first use")])
-        do { try await peers.put(record) } catch { throw FederationRefusal(401, "keyid-unknown", "cannot record node \(nodeID.short)") }
+        let stored: PeerRecord
+        do { stored = try await peers.insertIfAbsent(record) } catch { throw FederationRefusal(401, "keyid-unknown", "cannot record node \(nodeID.short)") }
+        guard stored == record else { return stored }
         await peers.log(record.nodeID, "pinned", "key pinned on first use from \(origin); trust untrusted")
         logger.notice("federation: pinned the key of node \(nodeID.short) on first use", metadata: ["origin": .string(origin)])
         return record

@@ -41,6 +41,13 @@ public struct PeerRecord: Codable, Sendable, Equatable {
         public var how: String
     }
 
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id", name, baseURL = "base_url", publicKey = "public_key", genesisKey = "genesis_key", trust, state, sources
+        case firstSeen = "first_seen", lastSeen = "last_seen", lastSync = "last_sync", lastError = "last_error", indexID = "index_id", cursor
+        case remoteHead = "remote_head", rttMilliseconds = "rtt_milliseconds", bytesIn = "bytes_in", bytesOut = "bytes_out", received, rejected
+        case keyHistory = "key_history", offeredKey = "offered_key"
+    }
+
     public var lag: Int64 { max(0, remoteHead - cursor) }
     public var id: NodeID? { NodeID(nodeID) }
 
@@ -52,15 +59,10 @@ public struct PeerRecord: Codable, Sendable, Equatable {
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
         e.outputFormatting = [.sortedKeys]
         return e
     }()
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }()
+    static let decoder = JSONDecoder()
 }
 
 /// One line of a peer's sync log.
@@ -104,6 +106,29 @@ public actor PeerTable {
         peers[peer.nodeID] = peer
         let data = try PeerRecord.encoder.encode(peer)
         try await store.setNodeState("peer/" + peer.nodeID, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Records a peer first seen now, unless it became known meanwhile (then that record wins).
+    public func insertIfAbsent(_ peer: PeerRecord) async throws -> PeerRecord {
+        if let known = peers[peer.nodeID] { return known }
+        try await put(peer)
+        return peer
+    }
+
+    /// An admin adds a peer: a new record, or the known one with the new address, the source
+    /// added and `untrusted` raised to `verified`. One step on the actor, so a first-use pin
+    /// racing with it cannot undo it.
+    public func admit(_ peer: PeerRecord, source: String) async throws -> (record: PeerRecord, new: Bool) {
+        guard var p = peers[peer.nodeID] else {
+            try await put(peer)
+            return (peer, true)
+        }
+        p.baseURL = peer.baseURL
+        p.name = peer.name
+        if !p.sources.contains(source) { p.sources.append(source) }
+        if p.trust == .untrusted { p.trust = .verified }
+        try await put(p)
+        return (p, false)
     }
 
     /// Changes one peer and saves it; returns the new record (nil if unknown).

@@ -348,22 +348,12 @@ extension Federation {
         try? await catalog.learn(rotations: d.rotations)
         let now = Timestamp.now().description
         let offered = Base64URL.encode(d.publicKey)
-        if var p = await peers.get(d.nodeID.compact) {
-            p.baseURL = url
-            p.name = d.name
-            if !p.sources.contains(source) { p.sources.append(source) }
-            if p.trust == .untrusted { p.trust = .verified }
-            try await peers.put(p)
-            if offered != p.publicKey { p = try await recheckKey(p, origin: url) }
-            await peers.log(p.nodeID, "admin", "peers add \(url)")
-            requestSync(p.nodeID)
-            return await peers.get(p.nodeID) ?? p
-        }
-        let record = PeerRecord(
+        let candidate = PeerRecord(
             nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
             trust: .verified, state: .new, sources: [source], firstSeen: now, keyHistory: [.init(at: now, key: offered, how: "pinned when added by an admin")])
-        try await peers.put(record)
-        await peers.log(record.nodeID, "admin", "peers add \(url): descriptor verified, trust verified")
+        var (record, new) = try await peers.admit(candidate, source: source)
+        if !new && offered != record.publicKey { record = try await recheckKey(record, origin: url) }
+        await peers.log(record.nodeID, "admin", "peers add \(url)" + (new ? ": descriptor verified, trust verified" : ""))
         logger.notice("federation: peer \(d.nodeID.short) (\(d.name)) added", metadata: ["url": .string(url)])
         requestSync(record.nodeID)
         return record

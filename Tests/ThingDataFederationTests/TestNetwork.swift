@@ -1,0 +1,171 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+import ThingDataCore
+import ThingDataFederation
+import ThingDataServer
+import ThingDataSigning
+import ThingDataStore
+
+/// One node of an in-process test network: a SQLite store in a temporary directory, a real
+/// HTTP listener on a loopback port, and the federation's sync loop. The server can stop and
+/// start again on the same port while the store stays open (a cut link), or the whole node can
+/// be killed mid-work and reopened from its files (a crash).
+final class TestNode: @unchecked Sendable {
+    let label: String
+    let directory: URL
+    let key: NodeKey
+    var settings: FederationSettings
+    private(set) var catalog: Catalog!
+    private(set) var federation: Federation!
+    private(set) var port = 0
+    private var storeTask: Task<Void, any Error>?
+    private var serverTask: Task<Void, any Error>?
+    private var closeStore: AsyncStream<Void>.Continuation?
+
+    static let logger: Logger = {
+        var l = Logger(label: "test-network")
+        l.logLevel = .error
+        return l
+    }()
+
+    init(_ label: String, configure: (inout FederationSettings) -> Void = { _ in }) {
+        self.label = label
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-fed-\(label)-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        key = .generate()
+        var s = FederationSettings()
+        s.name = label
+        s.pollInterval = 2_000
+        s.backoffBase = 100
+        s.backoffCap = 1_000
+        configure(&s)
+        settings = s
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+    var nodeID: String { key.nodeID.compact }
+
+    func start() async throws {
+        if catalog == nil { try await openStore() }
+        try await startServer()
+    }
+
+    func openStore() async throws {
+        let (opened, openedContinuation) = AsyncStream<Result<(Catalog, Federation), any Error>>.makeStream()
+        let (close, closeContinuation) = AsyncStream<Void>.makeStream()
+        closeStore = closeContinuation
+        let path = directory.appendingPathComponent("node.sqlite").path
+        let (key, settings) = (self.key, self.settings)
+        storeTask = Task {
+            try await withContentStore(.sqlite(path: path), logger: Self.logger) { store in
+                do {
+                    let catalog = try await Catalog.open(store: store, key: key)
+                    let federation = try await Federation.open(catalog: catalog, key: key, settings: settings, logger: Self.logger)
+                    openedContinuation.yield(.success((catalog, federation)))
+                } catch {
+                    openedContinuation.yield(.failure(error))
+                    throw error
+                }
+                for await _ in close { break }
+            }
+        }
+        for await result in opened {
+            (catalog, federation) = try result.get()
+            break
+        }
+    }
+
+    func startServer() async throws {
+        var config = NodeConfiguration()
+        config.host = "127.0.0.1"
+        config.port = port
+        let (ready, readyContinuation) = AsyncStream<Int>.makeStream()
+        let app = buildApplication(configuration: config, catalog: catalog, federation: federation, logger: Self.logger) { readyContinuation.yield($0) }
+        let federation = self.federation!
+        serverTask = Task {
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: app), .init(service: FederationService(federation: federation))], logger: Self.logger))
+            try await group.run()
+        }
+        for await p in ready {
+            port = p
+            federation.listening(host: "127.0.0.1", port: p)
+            break
+        }
+    }
+
+    /// Cuts the node off: no listener, no sync loop; local writes still work.
+    func stopServer() async {
+        serverTask?.cancel()
+        _ = try? await serverTask?.value
+        serverTask = nil
+    }
+
+    func stop() async {
+        await stopServer()
+        closeStore?.finish()
+        _ = try? await storeTask?.value
+        catalog = nil
+        federation = nil
+    }
+
+    /// The listener and the sync loop stop at once, mid-batch, and the store is closed under
+    /// them; the files stay. (A real `kill -9` is in `scripts/federation-smoke`.)
+    func kill() async {
+        serverTask?.cancel()
+        closeStore?.finish()
+        _ = try? await storeTask?.value
+        _ = try? await serverTask?.value
+        serverTask = nil
+        catalog = nil
+        federation = nil
+    }
+
+    // MARK: Content
+
+    @discardableResult
+    func createThing(_ name: String, manufacturer: String = "Acme") async throws -> String {
+        let body: JSONValue = ["type": "device", "name": ["default": .string(name), "translations": [:]], "manufacturer": ["name": .string(manufacturer)]]
+        return try await catalog.apply(Operation(.create, .thing, body: body))!.id
+    }
+
+    func patchThing(_ id: String, _ patch: JSONValue) async throws {
+        _ = try await catalog.apply(Operation(.patch, .thing, id: id, body: patch))
+    }
+
+    func thing(_ id: String) async throws -> JSONValue? { try await catalog.store.entity(.thing, id: id)?.rendered() }
+    func digest() async throws -> JSONValue { try await catalog.digest() }
+
+    /// This node pulls from `other` (an admin's `peers add`).
+    @discardableResult
+    func add(_ other: TestNode) async throws -> PeerRecord { try await federation.addPeer(url: other.url) }
+    func peer(_ other: TestNode) async -> PeerRecord? { await federation.peers.get(other.nodeID) }
+}
+
+/// Both nodes add each other (pull both ways, announce both ways).
+func link(_ a: TestNode, _ b: TestNode) async throws {
+    try await a.add(b)
+    try await b.add(a)
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass; false on timeout.
+func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// Whether every node shows the same revisions, views and conflicts.
+func converged(_ nodes: [TestNode]) async throws -> Bool {
+    var digests: [JSONValue] = []
+    for n in nodes { digests.append(try await n.digest()) }
+    return Set(digests.map { JSONSerializer.string($0) }).count == 1
+}
