@@ -5,6 +5,36 @@ import ThingDataSigning
 
 /// One suite, every backend: the stores must be indistinguishable through the catalog.
 @Suite struct StoreConformanceTests {
+    /// What federation keeps in node state (peers, checkpoints), the feed's head, and the
+    /// convergence digest.
+    @Test(arguments: Backend.available)
+    func nodeStatePrefixesHeadAndDigest(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let store = catalog.store
+            #expect(try await store.latestSequence() == 0)
+            try await store.setNodeState("peer/B", "2")
+            try await store.setNodeState("peer/A", "1")
+            try await store.setNodeState("peerlog/A", "x")
+            try await store.setNodeState("peer", "not a peer")
+            let peers = try await store.nodeStates(prefix: "peer/")
+            #expect(peers.map(\.key) == ["peer/A", "peer/B"] && peers.map(\.value) == ["1", "2"])
+            try await store.removeNodeState("peer/A")
+            #expect(try await store.nodeStates(prefix: "peer/").map(\.key) == ["peer/B"])
+            #expect(try await store.nodeState("peerlog/A") == "x")
+
+            let before = try await catalog.digest()
+            let e = try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Kettle K9"))))
+            #expect(try await store.latestSequence() == Int64(try await store.revisionCount()))
+            let after = try await catalog.digest()
+            #expect(after["revisions"]?.intValue == 1 && after["views"]?.intValue == 1)
+            #expect(after["revision_digest"] != before["revision_digest"] && after["view_digest"] != before["view_digest"])
+            _ = try await catalog.apply(Operation(.patch, .thing, id: e.id, body: ["properties": ["serial_number": "S"]]))
+            let patched = try await catalog.digest()
+            #expect(patched["view_digest"] != after["view_digest"])
+            #expect(try await catalog.digest() == patched, "the digest is a function of the content")
+        }
+    }
+
     @Test(arguments: Backend.available)
     func createReadReplacePatchDelete(_ backend: Backend) async throws {
         try await backend.withCatalog { catalog in
