@@ -12,6 +12,7 @@ public struct FederationSettings: Sendable, Equatable {
     /// The URL other nodes reach this one at; nil: `http://<listening address>`.
     public var baseURL: String?
     public var name = "thingdata"
+    public var softwareVersion = "0"
     public var description = ""
     public var languages: [String] = ["en"]
     public var policy = TrustPolicy()
@@ -95,7 +96,7 @@ public final class Federation: Sendable {
     }
 
     public func descriptor() -> NodeDescriptor {
-        NodeDescriptor(key: key, name: settings.name, description: settings.description, softwareVersion: ThingDataFederationVersion.current,
+        NodeDescriptor(key: key, name: settings.name, description: settings.description, softwareVersion: settings.softwareVersion,
             capabilities: Self.capabilities, languages: settings.languages, baseURL: baseURL, actorEpoch: catalog.signer.actor,
             indexID: indexID, now: Timestamp.now())
     }
@@ -114,10 +115,6 @@ public final class Federation: Sendable {
         if blocked { list.insert(id.compact) } else { list.remove(id.compact) }
         try await catalog.store.setNodeState("blocked_authors", String(decoding: CanonicalJSON.encode(.array(list.sorted().map { .string($0) })), as: UTF8.self))
     }
-}
-
-public enum ThingDataFederationVersion {
-    public static let current = "0.4.0"
 }
 
 /// Signatures of POSTs seen within the freshness window: a second use is a replay.

@@ -31,6 +31,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var federationSettings: FederationSettings {
         var f = federation
         f.name = name
+        f.softwareVersion = ThingDataVersion.current
         return f
     }
 
