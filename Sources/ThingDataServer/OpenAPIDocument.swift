@@ -286,6 +286,66 @@ public enum OpenAPIDocument {
                 body: ["type": "object"],
                 responses: ["200": response("The resolved entity", ["type": "object"], headers: etagHeader), "204": response("Resolved by deleting"), "409": response("No open conflict", ref("Error")), "412": response("The entity changed while resolving", ref("Error"))])
         ]
+        // Federation: the inter-instance API (Protocol/federation.md). Every request under
+        // /federation/v1 carries an RFC 9421 signature by the calling node.
+        let refusals: JSONObject = [
+            "401": response("Unsigned, badly signed, stale, replayed or from an unknown key; `part` names what failed", ref("FederationRefusal")),
+            "403": response("The calling node's trust is too low, it is blocked, or its key changed; `part` says which", ref("FederationRefusal")),
+        ]
+        schemas["FederationRefusal"] = ["allOf": [ref("Error"), ["type": "object", "required": ["part"], "properties": ["part": ["type": "string"]]]]]
+        schemas["NodeDescriptor"] = [
+            "type": "object",
+            "required": ["type", "node_id", "public_key", "genesis_public_key", "name", "description", "software", "protocols", "capabilities", "languages", "base_url", "actor_epoch", "index_id", "key_rotations", "created_at", "signature"],
+            "properties": [
+                "type": ["type": "string", "const": "thingdata.node"], "node_id": ["type": "string"], "public_key": ["type": "string"], "genesis_public_key": ["type": "string"],
+                "name": ["type": "string"], "description": ["type": "string"], "software": ["type": "object"], "protocols": ["type": "array", "items": ["type": "string"]],
+                "capabilities": ["type": "array", "items": ["type": "string"]], "languages": ["type": "array", "items": ["type": "string"]], "base_url": ["type": "string"],
+                "actor_epoch": ["type": "string"], "index_id": ["type": "string"], "key_rotations": ["type": "array", "items": ["type": "object"]], "created_at": ["type": "string"],
+                "signature": ["type": "string"],
+            ],
+        ]
+        schemas["ChangesPage"] = [
+            "type": "object", "required": ["index_id", "node_id", "since", "cursor", "head", "more", "revisions"],
+            "properties": ["index_id": ["type": "string"], "node_id": ["type": "string"], "since": ["type": "integer"], "cursor": ["type": "integer"], "head": ["type": "integer"], "more": ["type": "boolean"], "revisions": ["type": "array", "items": ["type": "object"]]],
+        ]
+        schemas["BatchReport"] = [
+            "type": "object", "required": ["received", "stored", "duplicates", "rejected", "forged", "refused", "conflicts"],
+            "properties": ["received": ["type": "integer"], "stored": ["type": "integer"], "duplicates": ["type": "integer"], "rejected": ["type": "integer"], "forged": ["type": "integer"], "refused": ["type": "integer"], "conflicts": ["type": "integer"]],
+        ]
+        func federation(_ summary: String, parameters: [JSONValue] = [], body: JSONValue? = nil, responses: JSONObject) -> JSONValue {
+            var all = refusals
+            for (k, v) in responses { all[k] = v }
+            return operation(summary, tags: ["federation"], parameters: parameters, body: body, responses: all)
+        }
+        paths["/.well-known/thingdata"] = ["get": operation("This node's descriptor, signed by its key", tags: ["federation"], responses: ["200": response("The descriptor", ref("NodeDescriptor"))])]
+        paths["/.well-known/webfinger"] = [
+            "get": operation("WebFinger (RFC 7033): resolves thing:<uuid> and this node's base URL", tags: ["federation"],
+                parameters: [query("resource", ["type": "string", "minLength": 1, "maxLength": 2000], "thing:<uuid> or the node's base URL", required: true)],
+                responses: ["200": ["description": "A JRD", "content": ["application/jrd+json": ["schema": ["type": "object", "required": ["subject", "links"]]]]], "404": response("Unknown resource", ref("Error"))])
+        ]
+        paths["/federation/v1/changes"] = [
+            "get": federation("Revisions after a cursor (this node's local sequence), batched as JSON or streamed as NDJSON (Accept: application/x-ndjson)",
+                parameters: [query("since", ["type": "integer", "minimum": 0, "default": 0], "The cursor: the last sequence already held."),
+                             query("limit", ["type": "integer", "minimum": 1, "maximum": 5000, "default": 500], "Revisions per page.")],
+                responses: ["200": ["description": "A page of the feed", "content": ["application/json": ["schema": ref("ChangesPage")], "application/x-ndjson": ["schema": ["type": "string"]]]]])
+        ]
+        paths["/federation/v1/revisions"] = [
+            "get": federation("Revisions by id (at most 500)", parameters: [query("ids", ["type": "string", "minLength": 64, "maxLength": 32500], "Comma-separated revision ids.", required: true)],
+                responses: ["200": response("The revisions held here, and the ids that are not", ["type": "object", "required": ["revisions", "missing"]])]),
+            "post": federation("Push revisions: each is checked; forged ones are refused and counted", body: ["type": "object", "required": ["revisions"], "properties": ["revisions": ["type": "array", "maxItems": 5000, "items": ["type": "object"]]]],
+                responses: ["200": response("What was stored", ref("BatchReport")), "422": response("Some revisions were forged or tampered; nothing of them was stored", ref("BatchReport"))]),
+        ]
+        paths["/federation/v1/announce"] = [
+            "post": federation("\"I have new revisions\": the receiver pulls from the caller at once", body: ["type": "object"],
+                responses: ["202": response("A pull is scheduled", ["type": "object"])])
+        ]
+        paths["/federation/v1/keys"] = [
+            "get": federation("Key rotation statements this node knows, for the nodes asked", parameters: [query("nodes", ["type": "string", "maxLength": 4000], "Comma-separated node ids; all when left out.")],
+                responses: ["200": response("Rotation statements", ["type": "object", "required": ["key_rotations"]])])
+        ]
+        paths["/federation/v1/peers"] = [
+            "get": federation("Peer exchange (reserved: an empty list until discovery fills it)", responses: ["200": response("Peers", ["type": "object", "required": ["peers"]])])
+        ]
         schemas["Operation"] = jsonSchema(.object(Operation.batchSchema.objectFields.first!.schema.arrayElement!.objectFields, keepsUnknown: false))
         schemas["Batch"] = jsonSchema(Operation.batchSchema)
         paths["/api/v1/batch"] = [
