@@ -127,6 +127,21 @@ let package = Package(
             path: "Benchmarks/thingdata-bench",
             swiftSettings: swiftSettings
         ),
+        // Figures for federation: `swift run -c release thingdata-syncbench`.
+        .executableTarget(
+            name: "thingdata-syncbench",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataSigning",
+                "ThingDataStore",
+                "ThingDataFederation",
+                "ThingDataServer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/thingdata-syncbench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ThingDataCoreTests",
             dependencies: ["ThingDataCore", "ThingDataSigning", .product(name: "Crypto", package: "swift-crypto")],
