@@ -57,21 +57,31 @@ extension Federation {
     /// blocked authors and those whose parents were dropped, and stores the rest in one
     /// transaction. Nothing refused is stored.
     func receive(_ raw: [[UInt8]], from peerID: String) async throws -> BatchReport {
-        var report = BatchReport()
-        report.received = raw.count
-        guard !raw.isEmpty else { return report }
-        let blocked = Set(try await blockedAuthors())
-        var keys = try await catalog.keyBook()
-        var screened = await Self.screen(raw, keys: keys)
-        // Authors whose key this node does not know yet: ask the peer for their rotations once.
+        try await commit(try await check(raw, from: peerID), received: raw.count)
+    }
+
+    /// Decodes and checks each revision on its own (in parallel). Authors whose key this node
+    /// cannot place yet are looked up once at the peer that served them.
+    func check(_ raw: [[UInt8]], from peerID: String) async throws -> [Screened] {
+        guard !raw.isEmpty else { return [] }
+        var screened = await Self.screen(raw, keys: try await catalog.keyBook())
         let unknownKeyAuthors = Set(screened.compactMap { s -> String? in
             if case .failure(let e) = s.result, e.code == .wrongKey, let r = s.revision { return r.revision.author.nodeID.compact }
             return nil
         })
         if !unknownKeyAuthors.isEmpty, let peer = await peers.get(peerID), await learnKeys(of: Array(unknownKeyAuthors), from: peer) {
-            keys = try await catalog.keyBook()
-            screened = await Self.screen(raw, keys: keys)
+            screened = await Self.screen(raw, keys: try await catalog.keyBook())
         }
+        return screened
+    }
+
+    /// Drops what failed its checks, revisions by blocked authors and revisions whose parents
+    /// were dropped, and stores the rest in one transaction. Nothing refused is stored.
+    func commit(_ screened: [Screened], received: Int) async throws -> BatchReport {
+        var report = BatchReport()
+        report.received = received
+        guard !screened.isEmpty else { return report }
+        let blocked = Set(try await blockedAuthors())
         var good: [SignedRevision] = []
         var prepared: [RevisionID: Entity] = [:]
         var dropped = Set<RevisionID>()
@@ -168,64 +178,67 @@ extension Federation {
                 s[peerID] = schedule
             }
         }
+        // The next page is fetched and checked while the current one is stored.
+        var prefetch: Task<Page, any Error>?
+        defer { prefetch?.cancel() }
         while true {
             guard let peer = await peers.get(peerID) else { report.error = "unknown peer"; return report }
             guard peer.state != .keyChanged else { report.error = "the peer's key changed; an admin must decide"; return report }
             guard peer.trust >= settings.policy.pull else { report.error = "trust \(peer.trust.rawValue) is below the pull policy (\(settings.policy.pull.rawValue))"; return report }
-            let url = FederationClient.join(peer.baseURL, "/federation/v1/changes?since=\(peer.cursor)&limit=\(settings.batchSize)")
-            let answer: FederationClient.Answer
+            let page: Page
             do {
-                answer = try await client.send(.GET, url, accept: "application/x-ndjson")
+                if let next = prefetch, case let fetched = try await next.value, fetched.since == peer.cursor {
+                    page = fetched
+                } else {
+                    page = try await fetchPage(peer, since: peer.cursor)
+                }
+                prefetch = nil
+            } catch let failure as PageFailure {
+                prefetch = nil
+                report.bytesIn += failure.bytesIn
+                report.bytesOut += failure.bytesOut
+                retryAfter = failure.retryAfter
+                report.error = failure.message
+                await failed(peerID, failure.message, bytesIn: failure.bytesIn, bytesOut: failure.bytesOut)
+                return report
             } catch {
+                prefetch = nil
                 report.error = "\(error)"
                 await failed(peerID, report.error!)
                 return report
             }
-            report.bytesIn += answer.bytesIn
-            report.bytesOut += answer.bytesOut
-            guard answer.status == 200 else {
-                if answer.status == 429 || answer.status == 503 { retryAfter = answer.retryAfter }
-                report.error = "HTTP \(answer.status): " + String(decoding: answer.body.prefix(300), as: UTF8.self)
-                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
-                return report
-            }
-            let lines = answer.body.split(separator: 0x0A, omittingEmptySubsequences: true).map(Array.init)
-            guard lines.count >= 2, case .object(let header)? = try? JSONParser.parse(lines[0]), header["type"]?.stringValue == "thingdata.changes",
-                case .object(let trailer)? = try? JSONParser.parse(lines[lines.count - 1]), trailer["type"]?.stringValue == "thingdata.changes.end",
-                let index = header["index_id"]?.stringValue, let cursor = trailer["cursor"]?.intValue, let head = trailer["head"]?.intValue
-            else {
-                report.error = "the changes feed is malformed"
-                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
-                return report
-            }
-            if let known = peer.indexID, known != index, peer.cursor != 0 {
+            report.bytesIn += page.bytesIn
+            report.bytesOut += page.bytesOut
+            if let known = peer.indexID, known != page.indexID, peer.cursor != 0 {
                 // The peer rebuilt its index: its sequence numbers mean something else now.
                 report.fullResync = true
-                await peers.log(peerID, "resync", "index id changed from \(known) to \(index); full resync")
-                _ = try? await peers.update(peerID) { p in p.indexID = index; p.cursor = 0 }
+                await peers.log(peerID, "resync", "index id changed from \(known) to \(page.indexID); full resync")
+                _ = try? await peers.update(peerID) { p in p.indexID = page.indexID; p.cursor = 0 }
                 continue
+            }
+            if page.more && page.cursor > page.since {
+                let since = page.cursor
+                prefetch = Task { try await self.fetchPage(peer, since: since) }
             }
             let batch: BatchReport
             do {
-                batch = try await receive(Array(lines[1..<(lines.count - 1)]), from: peerID)
+                batch = try await commit(page.screened, received: page.count)
             } catch {
                 report.error = "storing a batch failed: \(error)"
-                await failed(peerID, report.error!, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
+                await failed(peerID, report.error!)
                 return report
             }
             report.batches += 1
             report.revisions.add(batch)
-            let more = trailer["more"]?.boolValue ?? false
-            let rtt = answer.milliseconds
             let updated = try? await peers.update(peerID) { p in
-                p.indexID = index
-                p.cursor = cursor
-                p.remoteHead = head
-                p.bytesIn += Int64(answer.bytesIn)
-                p.bytesOut += Int64(answer.bytesOut)
+                p.indexID = page.indexID
+                p.cursor = page.cursor
+                p.remoteHead = page.head
+                p.bytesIn += Int64(page.bytesIn)
+                p.bytesOut += Int64(page.bytesOut)
                 p.received += Int64(batch.stored)
                 p.rejected += Int64(batch.rejected)
-                p.rttMilliseconds = rtt
+                p.rttMilliseconds = page.milliseconds
                 p.lastSync = Timestamp.now().description
                 p.lastSeen = p.lastSync
                 p.lastError = batch.firstError.map { "rejected: " + $0 }
@@ -233,16 +246,57 @@ extension Federation {
                 if batch.forged > 0 { p.trust = p.trust.penalized }
             }
             if batch.stored > 0 || batch.rejected > 0 {
-                await peers.log(peerID, "pull", "cursor \(cursor)/\(head): \(batch.stored) stored, \(batch.duplicates) already held, \(batch.rejected) rejected")
+                await peers.log(peerID, "pull", "cursor \(page.cursor)/\(page.head): \(batch.stored) stored, \(batch.duplicates) already held, \(batch.rejected) rejected")
             }
             if batch.forged > 0 {
                 await peers.log(peerID, "penalized", "\(batch.forged) forged or tampered revision(s) (\(batch.firstError ?? "")); trust now \(updated?.trust.rawValue ?? "?")")
                 logger.warning("federation: node \(peerID.prefix(6)) served \(batch.forged) forged or tampered revision(s); trust lowered", metadata: ["first": .string(batch.firstError ?? "")])
             }
-            if !more || batch.forged > 0 { break }
+            if !page.more || batch.forged > 0 { break }
         }
         report.ok = true
         return report
+    }
+
+    /// One page of a peer's changes feed, fetched and checked.
+    struct Page: Sendable {
+        var since: Int64
+        var indexID: String
+        var cursor: Int64
+        var head: Int64
+        var more: Bool
+        var count: Int
+        var screened: [Screened]
+        var bytesIn: Int
+        var bytesOut: Int
+        var milliseconds: Double
+    }
+
+    struct PageFailure: Error {
+        var message: String
+        var retryAfter: Int64?
+        var bytesIn = 0
+        var bytesOut = 0
+    }
+
+    func fetchPage(_ peer: PeerRecord, since: Int64) async throws -> Page {
+        let url = FederationClient.join(peer.baseURL, "/federation/v1/changes?since=\(since)&limit=\(settings.batchSize)")
+        let answer: FederationClient.Answer
+        do { answer = try await client.send(.GET, url, accept: "application/x-ndjson") } catch { throw PageFailure(message: "\(error)") }
+        guard answer.status == 200 else {
+            throw PageFailure(
+                message: "HTTP \(answer.status): " + String(decoding: answer.body.prefix(300), as: UTF8.self),
+                retryAfter: answer.status == 429 || answer.status == 503 ? answer.retryAfter : nil, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut)
+        }
+        let lines = answer.body.split(separator: 0x0A, omittingEmptySubsequences: true).map(Array.init)
+        guard lines.count >= 2, case .object(let header)? = try? JSONParser.parse(lines[0]), header["type"]?.stringValue == "thingdata.changes",
+            case .object(let trailer)? = try? JSONParser.parse(lines[lines.count - 1]), trailer["type"]?.stringValue == "thingdata.changes.end",
+            let index = header["index_id"]?.stringValue, let cursor = trailer["cursor"]?.intValue, let head = trailer["head"]?.intValue
+        else { throw PageFailure(message: "the changes feed is malformed", bytesIn: answer.bytesIn, bytesOut: answer.bytesOut) }
+        let raw = Array(lines[1..<(lines.count - 1)])
+        return Page(
+            since: since, indexID: index, cursor: cursor, head: head, more: trailer["more"]?.boolValue ?? false, count: raw.count,
+            screened: try await check(raw, from: peer.nodeID), bytesIn: answer.bytesIn, bytesOut: answer.bytesOut, milliseconds: answer.milliseconds)
     }
 
     func failed(_ peerID: String, _ error: String, bytesIn: Int = 0, bytesOut: Int = 0) async {
