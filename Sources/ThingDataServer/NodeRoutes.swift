@@ -60,7 +60,7 @@ struct NodeRoutes {
                 "cpu_usage": .double(stats.cpuPercent()),
                 "active_connections": .int(Int64(NodeMetrics.inFlight.load(ordering: .relaxed))),
                 "storage_usage": storage.map(JSONValue.double) ?? .null,
-                "federation_peers": 0,
+                "federation_peers": .int(Int64((try? await catalog.store.nodeStates(prefix: "peer/").count) ?? 0)),
             ],
         ]
     }
