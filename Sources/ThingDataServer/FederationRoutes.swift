@@ -33,11 +33,11 @@ struct FederationRoutes {
         }
         api.get("revisions") { request, context in
             _ = try await authenticated(request, context, needs: federation.settings.policy.serve, for: "reading revisions")
-            guard let ids = try Query(request).string("ids", maxLength: 65 * 500)?.split(separator: ",").map(String.init), !ids.isEmpty else {
-                throw APIError.badRequest("Query parameter ids is required: comma-separated revision ids (at most 500)", loc: ["query", "ids"], type: "missing")
+            guard let ids = try Query(request).string("ids", maxLength: 65 * 100)?.split(separator: ",").map(String.init), !ids.isEmpty else {
+                throw APIError.badRequest("Query parameter ids is required: comma-separated revision ids (at most 100)", loc: ["query", "ids"], type: "missing")
             }
-            guard ids.count <= 500, ids.allSatisfy({ Hex.isLowercaseHex($0.lowercased(), count: 64) }) else {
-                throw APIError.badRequest("ids must be at most 500 revision ids (64 hex digits each)", loc: ["query", "ids"], type: "value_error")
+            guard ids.count <= 100, ids.allSatisfy({ Hex.isLowercaseHex($0.lowercased(), count: 64) }) else {
+                throw APIError.badRequest("ids must be at most 100 revision ids (64 hex digits each)", loc: ["query", "ids"], type: "value_error")
             }
             return JSONResponse.make(bytes: try await federation.revisions(ids: ids).bytes)
         }
@@ -129,6 +129,8 @@ struct FederationRoutes {
         } else {
             throw APIError(.notFound, "Unknown resource \(resource): ask for thing:<uuid> or this node's base URL")
         }
-        return JSONResponse.make(bytes: JSONSerializer.serialize(.object(jrd)), headers: [.contentType: "application/jrd+json", .accessControlAllowOrigin: "*"])
+        let bytes = JSONSerializer.serialize(.object(jrd))
+        return Response(status: .ok, headers: [.contentType: "application/jrd+json", .contentLength: String(bytes.count), .accessControlAllowOrigin: "*"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -330,7 +330,7 @@ public enum OpenAPIDocument {
                 responses: ["200": ["description": "A page of the feed", "content": ["application/json": ["schema": ref("ChangesPage")], "application/x-ndjson": ["schema": ["type": "string"]]]]])
         ]
         paths["/federation/v1/revisions"] = [
-            "get": federation("Revisions by id (at most 500)", parameters: [query("ids", ["type": "string", "minLength": 64, "maxLength": 32500], "Comma-separated revision ids.", required: true)],
+            "get": federation("Revisions by id (at most 100)", parameters: [query("ids", ["type": "string", "minLength": 64, "maxLength": 6500], "Comma-separated revision ids.", required: true)],
                 responses: ["200": response("The revisions held here, and the ids that are not", ["type": "object", "required": ["revisions", "missing"]])]),
             "post": federation("Push revisions: each is checked; forged ones are refused and counted", body: ["type": "object", "required": ["revisions"], "properties": ["revisions": ["type": "array", "maxItems": 5000, "items": ["type": "object"]]]],
                 responses: ["200": response("What was stored", ref("BatchReport")), "422": response("Some revisions were forged or tampered; nothing of them was stored", ref("BatchReport"))]),

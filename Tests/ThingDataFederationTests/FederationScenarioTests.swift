@@ -288,6 +288,30 @@ struct FederationScenarioTests {
         #expect(try JSONParser.parse(Array(buffer: try await refused.body.collect(upTo: 1 << 20)))["part"]?.stringValue == "keyid-unknown")
     }
 
+    /// The descriptor verifies and names the node; WebFinger resolves a Thing's URI on any
+    /// node that holds it.
+    @Test func descriptorAndWebFinger() async throws {
+        let (a, b) = (TestNode("a"), TestNode("b"))
+        try await a.start()
+        try await b.start()
+        defer { Task { for n in [a, b] { await n.stop() } } }
+        let d = try await b.federation.client.descriptor(at: a.url)
+        #expect(d.nodeID == a.key.nodeID && d.baseURL == a.url && d.name == "a")
+        #expect(d.indexID == a.federation.indexID && d.actorEpoch == a.catalog.signer.actor)
+        try await link(a, b)
+        let id = try await a.createThing("Radio R1")
+        #expect(try await eventually { try await b.thing(id) != nil })
+        let jrd = try await a.federation.client.send(.GET, b.url + "/.well-known/webfinger?resource=thing:\(id)", signed: false)
+        #expect(jrd.status == 200)
+        #expect(jrd.headers.first(name: "content-type") == "application/jrd+json")
+        let links = try JSONParser.parse(jrd.body)["links"]?.arrayValue ?? []
+        #expect(links.first?["href"]?.stringValue == b.url + "/api/v1/things/" + id)
+        let unknown = try await a.federation.client.send(.GET, b.url + "/.well-known/webfinger?resource=thing:\(UUID().uuidString)", signed: false)
+        #expect(unknown.status == 404)
+        let garbage = try await a.federation.client.send(.GET, b.url + "/.well-known/webfinger?resource=acct:nobody@nowhere", signed: false)
+        #expect(garbage.status == 404)
+    }
+
     /// An unknown node that signs its requests is pinned on first use as untrusted: it may
     /// read, but its announces do not make us pull until an admin trusts it.
     @Test func unknownSignersArePinnedUntrusted() async throws {
