@@ -101,19 +101,18 @@ extension Federation {
         guard d.nodeID.compact == peer.nodeID else { return peer }
         let offered = Base64URL.encode(d.publicKey)
         guard offered != peer.publicKey else { return peer }
-        // The rotation chain must start at the pinned key (or any key before it).
-        let pinnedKeys = Set(peer.keyHistory.map(\.key) + [peer.publicKey])
+        // A chain of valid rotation statements must lead from the pinned key to the new one; a
+        // chain that forks from an older key (a restored old key rotated again) does not count.
+        let ordered = d.rotations.sorted { $0.sequence < $1.sequence }
         var chained = false
-        var current = d.rotations.sorted { $0.sequence < $1.sequence }
-        while let r = current.first, !pinnedKeys.contains(Base64URL.encode(r.previousKey)) { current.removeFirst() }
-        if !current.isEmpty, current.allSatisfy(\.isSignatureValid) {
-            var k = current[0].previousKey
+        if let start = ordered.firstIndex(where: { Base64URL.encode($0.previousKey) == peer.publicKey }) {
+            var key = ordered[start].previousKey
             chained = true
-            for r in current {
-                guard r.previousKey == k else { chained = false; break }
-                k = r.newKey
+            for r in ordered[start...] {
+                guard r.previousKey == key, r.isSignatureValid else { chained = false; break }
+                key = r.newKey
             }
-            chained = chained && k == d.publicKey
+            chained = chained && key == d.publicKey
         }
         let now = Timestamp.now().description
         if chained {

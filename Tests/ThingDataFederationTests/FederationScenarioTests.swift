@@ -312,6 +312,73 @@ struct FederationScenarioTests {
         #expect(garbage.status == 404)
     }
 
+    /// A rotation signed by the pinned key is followed; a key that no rotation from the pinned
+    /// key introduces (here: the old genesis key rotated again, a fork) flags the peer
+    /// `key-changed`: nothing is exchanged until an admin accepts the key.
+    @Test func keyRotationIsFollowedAndAnUnexplainedKeyChangeIsFlagged() async throws {
+        let (a, b) = (TestNode("a"), TestNode("b"))
+        try await a.start()
+        try await b.start()
+        defer { Task { for n in [a, b] { await n.stop() } } }
+        try await link(a, b)
+        let genesis = a.key
+        let port = a.port
+
+        await a.stop()
+        a.key = genesis.rotated(now: Timestamp(microsecondsSinceEpoch: 1_790_000_000_000_000))
+        try await a.start()
+        #expect(a.port == port)
+        let id = try await a.createThing("Signed with the rotated key")
+        #expect(try await eventually { try await b.thing(id) != nil }, "B no longer takes A's content after a proper rotation")
+        let rotated = try #require(await b.peer(a))
+        #expect(rotated.publicKey == Base64URL.encode(a.key.publicKey))
+        #expect(rotated.keyHistory.last?.how == "rotation statement")
+
+        await a.stop()
+        a.key = genesis.rotated(now: Timestamp(microsecondsSinceEpoch: 1_790_000_100_000_000))  // a fork from the genesis key
+        try await a.start()
+        let hidden = try await a.createThing("Signed with a forked key")
+        #expect(try await eventually { await b.peer(a)?.state == .keyChanged }, "B did not flag the unexplained key change")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await b.thing(hidden) == nil)
+        let refused = try await a.federation.client.send(.POST, b.url + "/federation/v1/announce", body: Array("{}".utf8))
+        #expect(refused.status == 403)
+        #expect(try JSONParser.parse(refused.body)["part"]?.stringValue == "key-changed")
+
+        // The admin decides: accept the key.
+        let accepted = try await b.federation.setTrust(a.nodeID, .verified)
+        #expect(accepted.state == .new && accepted.publicKey == Base64URL.encode(a.key.publicKey))
+        #expect(try await eventually { try await b.thing(hidden) != nil })
+    }
+
+    /// A peer whose index id changed (a restore rebuilt its sequence) is read again from the
+    /// start; what is already held is skipped, nothing is duplicated.
+    @Test func aChangedIndexIdMeansAFullResync() async throws {
+        let (a, b) = (TestNode("a"), TestNode("b"))
+        try await a.start()
+        try await b.start()
+        defer { Task { for n in [a, b] { await n.stop() } } }
+        for i in 0..<5 { try await a.createThing("Lamp \(i)") }
+        try await b.add(a)
+        #expect(try await eventually { try await b.catalog.store.revisionCount() == 5 })
+        let before = try #require(await b.peer(a))
+        #expect(before.cursor == 5)
+
+        await a.stop()
+        try await a.openStore()
+        try await a.catalog.store.setNodeState("index_id", Federation.newIndexID())
+        await a.stop()
+        try await a.start()
+        try await a.createThing("Lamp 5")
+        let reports = try await b.federation.syncNow(a.nodeID)
+        #expect(reports.first?.fullResync == true)
+        #expect(reports.first?.revisions.duplicates == 5 && reports.first?.revisions.stored == 1)
+        #expect(try await b.catalog.store.revisionCount() == 6)
+        let after = try #require(await b.peer(a))
+        #expect(after.indexID == a.federation.indexID && after.indexID != before.indexID)
+        #expect(await b.federation.peers.events(a.nodeID).contains { $0.kind == "resync" })
+    }
+
     /// An unknown node that signs its requests is pinned on first use as untrusted: it may
     /// read, but its announces do not make us pull until an admin trusts it.
     @Test func unknownSignersArePinnedUntrusted() async throws {

@@ -16,7 +16,8 @@ import ThingDataStore
 final class TestNode: @unchecked Sendable {
     let label: String
     let directory: URL
-    let key: NodeKey
+    /// Replaced between a stop and a start to model key rotation (or a forged key change).
+    var key: NodeKey
     var settings: FederationSettings
     private(set) var catalog: Catalog!
     private(set) var federation: Federation!
