@@ -34,6 +34,24 @@ struct FederationScenarioTests {
         #expect(try await eventually { try await converged([a, b, c]) })
     }
 
+    /// A hub on PostgreSQL in the middle: relay, concurrent edits and conflicts work the same.
+    @Test(.enabled(if: TestNode.postgresURL != nil, "needs THINGDATA_TEST_POSTGRES_URL (scripts/test sets it)"))
+    func aPostgreSQLHubRelaysAndMergesAlike() async throws {
+        let (a, hub, c) = (TestNode("a"), TestNode("hub", postgres: true), TestNode("c"))
+        for n in [a, hub, c] { try await n.start() }
+        defer { Task { for n in [a, hub, c] { await n.stop() } } }
+        try await link(a, hub)
+        try await link(hub, c)
+        let id = try await a.createThing("Sewing machine S5")
+        #expect(try await eventually { try await c.thing(id) != nil }, "the write did not cross the PostgreSQL hub")
+        await hub.stopServer()
+        try await a.patchThing(id, ["name": ["default": "Sewing machine S5 (A)"]])
+        try await c.patchThing(id, ["name": ["default": "Sewing machine S5 (C)"]])
+        try await hub.startServer()
+        #expect(try await eventually { try await converged([a, hub, c]) })
+        for n in [a, hub, c] { #expect(try await n.catalog.conflicts(kind: nil, limit: 10, offset: 0).count == 1, "\(n.label)") }
+    }
+
     /// 2. Concurrent edits on A and C: different fields merge, the same field is a conflict
     /// everywhere, with the same views; a resolve on one node closes it everywhere.
     @Test func concurrentEditsMergeAndConflictAlikeEverywhere() async throws {

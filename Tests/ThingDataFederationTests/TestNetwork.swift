@@ -7,7 +7,8 @@ import ThingDataCore
 import ThingDataFederation
 import ThingDataServer
 import ThingDataSigning
-import ThingDataStore
+@testable import ThingDataStore
+import PostgresKit
 
 /// One node of an in-process test network: a SQLite store in a temporary directory, a real
 /// HTTP listener on a loopback port, and the federation's sync loop. The server can stop and
@@ -32,8 +33,15 @@ final class TestNode: @unchecked Sendable {
         return l
     }()
 
-    init(_ label: String, configure: (inout FederationSettings) -> Void = { _ in }) {
+    /// Where the store lives: SQLite in the directory, or a fresh PostgreSQL database.
+    private var location: StoreLocation?
+    let onPostgres: Bool
+
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["THINGDATA_TEST_POSTGRES_URL"] }
+
+    init(_ label: String, postgres: Bool = false, configure: (inout FederationSettings) -> Void = { _ in }) {
         self.label = label
+        onPostgres = postgres
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-fed-\(label)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         key = .generate()
@@ -60,10 +68,12 @@ final class TestNode: @unchecked Sendable {
         let (opened, openedContinuation) = AsyncStream<Result<(Catalog, Federation), any Error>>.makeStream()
         let (close, closeContinuation) = AsyncStream<Void>.makeStream()
         closeStore = closeContinuation
-        let path = directory.appendingPathComponent("node.sqlite").path
-        let (key, settings) = (self.key, self.settings)
+        if location == nil {
+            location = onPostgres ? .postgres(url: try await Self.freshPostgresDatabase()) : .sqlite(path: directory.appendingPathComponent("node.sqlite").path)
+        }
+        let (key, settings, location) = (self.key, self.settings, self.location!)
         storeTask = Task {
-            try await withContentStore(.sqlite(path: path), logger: Self.logger) { store in
+            try await withContentStore(location, logger: Self.logger, maxConnections: 4) { store in
                 do {
                     let catalog = try await Catalog.open(store: store, key: key)
                     let federation = try await Federation.open(catalog: catalog, key: key, settings: settings, logger: Self.logger)
@@ -98,6 +108,20 @@ final class TestNode: @unchecked Sendable {
             federation.listening(host: "127.0.0.1", port: p)
             break
         }
+    }
+
+    /// A new, empty database on the test server (scripts/test starts one).
+    static func freshPostgresDatabase() async throws -> String {
+        guard let base = postgresURL else { throw StoreError.unavailable("THINGDATA_TEST_POSTGRES_URL is not set") }
+        let name = "fed_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let client = PostgresClient(configuration: try PostgresSessions.configuration(url: base, maxConnections: 1), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await client.query("CREATE DATABASE \(unescaped: name)")
+            group.cancelAll()
+        }
+        guard let q = base.firstIndex(of: "?"), let slash = base[..<q].lastIndex(of: "/") else { return base }
+        return String(base[...slash]) + name + String(base[q...])
     }
 
     /// Cuts the node off: no listener, no sync loop; local writes still work.
