@@ -57,7 +57,7 @@ extension Federation {
     /// blocked authors and those whose parents were dropped, and stores the rest in one
     /// transaction. Nothing refused is stored.
     func receive(_ raw: [[UInt8]], from peerID: String) async throws -> BatchReport {
-        try await commit(try await check(raw, from: peerID), received: raw.count)
+        try await commit(try await check(raw, from: peerID), received: raw.count, from: peerID)
     }
 
     /// Decodes and checks each revision on its own (in parallel). Authors whose key this node
@@ -77,7 +77,7 @@ extension Federation {
 
     /// Drops what failed its checks, revisions by blocked authors and revisions whose parents
     /// were dropped, and stores the rest in one transaction. Nothing refused is stored.
-    func commit(_ screened: [Screened], received: Int) async throws -> BatchReport {
+    func commit(_ screened: [Screened], received: Int, from peerID: String) async throws -> BatchReport {
         var report = BatchReport()
         report.received = received
         guard !screened.isEmpty else { return report }
@@ -125,6 +125,11 @@ extension Federation {
                     report.firstError = report.firstError ?? e.description
                 }
             }
+        }
+        if report.stored > 0 || report.rejected > 0 {
+            try? await catalog.store.appendAudit([AuditEntry(
+                at: Timestamp.now(), actor: "peer:\(peerID)", address: await peers.get(peerID)?.baseURL, action: "revisions.receive",
+                detail: "\(report.stored) stored, \(report.duplicates) already held, \(report.rejected) rejected")])
         }
         return report
     }
@@ -222,7 +227,7 @@ extension Federation {
             }
             let batch: BatchReport
             do {
-                batch = try await commit(page.screened, received: page.count)
+                batch = try await commit(page.screened, received: page.count, from: peerID)
             } catch {
                 report.error = "storing a batch failed: \(error)"
                 await failed(peerID, report.error!)

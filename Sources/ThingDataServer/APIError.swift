@@ -11,12 +11,15 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var message: String
     public var issues: [ValidationIssue]
     public var extra: JSONObject
+    /// Extra response headers (Retry-After, RateLimit).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ message: String, issues: [ValidationIssue] = [], extra: JSONObject = [:]) {
+    public init(_ status: HTTPResponse.Status, _ message: String, issues: [ValidationIssue] = [], extra: JSONObject = [:], headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
         self.issues = issues
         self.extra = extra
+        self.headers = headers
     }
 
     public static func badRequest(_ message: String, loc: [String] = [], type: String = "value_error") -> APIError {
@@ -43,7 +46,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.make(body, status: status)
+        JSONResponse.make(body, status: status, headers: headers)
     }
 }
 
@@ -70,7 +73,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return JSONResponse.make(error.body, status: error.status)
+            return JSONResponse.make(error.body, status: error.status, headers: error.headers)
         } catch let error as CatalogError {
             let api = APIError.from(error)
             return JSONResponse.make(api.body, status: api.status)

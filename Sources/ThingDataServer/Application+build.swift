@@ -12,7 +12,7 @@ import UnixSignals
 
 /// The composition root: the router, its middleware and the server, for a given store.
 /// `thingdata serve` and the tests both build the node through here.
-public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, federation: Federation? = nil, logger: Logger,
+public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, federation: Federation? = nil, access: AccessControl? = nil, logger: Logger,
                              onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: InFlightMiddleware())
@@ -25,6 +25,7 @@ public func buildApplication(configuration: NodeConfiguration, catalog: Catalog,
         allowMethods: [.get, .post, .put, .patch, .delete, .options, .head],
         exposedHeaders: ["X-Next-Cursor", "Link", "ETag"]))
     router.add(middleware: ErrorMiddleware())
+    if let access { router.add(middleware: AccessMiddleware(access: access, settings: configuration.security)) }
     ContentRoutes(catalog: catalog).register(on: router)
     NodeRoutes(configuration: configuration, catalog: catalog).register(on: router)
     if let federation { FederationRoutes(federation: federation).register(on: router) }
@@ -38,12 +39,12 @@ public func buildApplication(configuration: NodeConfiguration, catalog: Catalog,
 }
 
 /// The admin API's application: its own listener (loopback by default), token required.
-public func buildAdminApplication(configuration: NodeConfiguration, federation: Federation, token: String, logger: Logger,
+public func buildAdminApplication(configuration: NodeConfiguration, federation: Federation, access: AccessControl, token: String, logger: Logger,
                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: AdminTokenMiddleware(token: Array(token.utf8)))
-    AdminRoutes(federation: federation, configuration: configuration, logger: logger).register(on: router)
+    router.add(middleware: AdminTokenMiddleware(token: Array(token.utf8), access: access))
+    AdminRoutes(federation: federation, access: access, configuration: configuration, logger: logger).register(on: router)
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .seconds(75))),
@@ -92,12 +93,13 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
 /// `thingdata-admin` where the admin API listens.
 public func runNode(configuration: NodeConfiguration, catalog: Catalog, key: NodeKey, adminToken: String, logger: Logger) async throws {
     let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, logger: logger)
-    let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, logger: logger) { port in
+    let access = try await AccessControl(store: catalog.store)
+    let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, access: access, logger: logger) { port in
         federation.listening(host: configuration.host, port: port)
         logger.notice("Federation", metadata: ["node_id": "\(key.nodeID.longForm)", "base_url": "\(federation.baseURL)"])
     }
     let adminURLFile = (configuration.dataDirectory as NSString).appendingPathComponent("admin.url")
-    let admin = buildAdminApplication(configuration: configuration, federation: federation, token: adminToken, logger: logger) { port in
+    let admin = buildAdminApplication(configuration: configuration, federation: federation, access: access, token: adminToken, logger: logger) { port in
         let host = configuration.adminHost == "0.0.0.0" ? "127.0.0.1" : configuration.adminHost
         try? "http://\(host):\(port)\n".write(toFile: adminURLFile, atomically: true, encoding: .utf8)
         logger.notice("Admin API listening", metadata: ["url": "http://\(host):\(port)"])

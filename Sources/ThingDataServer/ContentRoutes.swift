@@ -75,14 +75,14 @@ struct ContentRoutes {
         api.post("conflicts/:kind/:id/resolve") { request, context in
             let (kind, id) = try Self.conflictTarget(context)
             let body = try await request.jsonBody(context: context)
-            let entity = try await catalog.resolve(kind, id: id, with: body)
+            let entity = try await Self.writer(catalog, context).resolve(kind, id: id, with: body)
             let tag = try await catalog.etag(kind, id: id)
             guard entity != nil else { return Response(status: .noContent, headers: Self.etagHeaders(tag)) }
             return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(tag))
         }
         api.post("batch") { request, context in
             let ops = try Operation.batch(from: try await request.jsonBody(context: context))
-            let plan = try await catalog.apply(ops, path: { [.key("body"), .key("operations"), .index($0)] })
+            let plan = try await Self.writer(catalog, context).apply(ops, path: { [.key("body"), .key("operations"), .index($0)] })
             return JSONResponse.make(["count": .int(Int64(plan.results.count)), "results": .array(plan.results)])
         }
         api.post("preflight") { request, context in
@@ -143,9 +143,16 @@ struct ContentRoutes {
         return String(tag.dropFirst().dropLast())
     }
 
+    /// The catalog writing on behalf of the request's client, for the audit log.
+    static func writer(_ catalog: Catalog, _ context: NodeRequestContext) -> Catalog {
+        let client = context.client
+        let identity = context.identity ?? ClientIdentity(user: nil, role: nil, tokenID: nil, address: client.address, loopback: client.loopback)
+        return catalog.acting(as: Catalog.Actor(name: identity.actor, address: identity.address))
+    }
+
     func create(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let body = try await request.jsonBody(context: context)
-        let (entity, tag) = try await catalog.applyTagged(Operation(.create, kind, body: body))
+        let (entity, tag) = try await Self.writer(catalog, context).applyTagged(Operation(.create, kind, body: body))
         return JSONResponse.make(entity?.rendered(relationships: kind == .relationship ? nil : []) ?? .null, headers: Self.etagHeaders(tag))
     }
 
@@ -153,7 +160,7 @@ struct ContentRoutes {
         let id = try context.parameters.require("id")
         let body = try await request.jsonBody(context: context, allowMergePatch: verb == .patch)
         guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
-        let (_, tag) = try await catalog.applyTagged(Operation(verb, kind, id: id, body: body, ifMatch: try Self.ifMatch(request)))
+        let (_, tag) = try await Self.writer(catalog, context).applyTagged(Operation(verb, kind, id: id, body: body, ifMatch: try Self.ifMatch(request)))
         return JSONResponse.make(try await catalog.get(kind, id: id), headers: Self.etagHeaders(tag))
     }
 
@@ -165,7 +172,7 @@ struct ContentRoutes {
         }
         let cascade = try Query(request).bool("cascade")
         guard Formats.isUUID(id) else { throw CatalogError(.notFound, "\(kind.title) not found") }
-        _ = try await catalog.apply(Operation(.delete, kind, id: id, cascade: cascade, ifMatch: try Self.ifMatch(request)))
+        _ = try await Self.writer(catalog, context).apply(Operation(.delete, kind, id: id, cascade: cascade, ifMatch: try Self.ifMatch(request)))
         return Response(status: .noContent)
     }
 

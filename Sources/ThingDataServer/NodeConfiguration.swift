@@ -24,6 +24,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var adminHost = "127.0.0.1"
     public var adminPort: Int?
     public var effectiveAdminPort: Int { adminPort ?? (port == 0 ? 0 : port + 1) }
+    /// Who may write and read, and how fast.
+    public var security = SecuritySettings()
     /// Federation: how other nodes reach this one, what it says about itself, how it syncs and whom it trusts.
     public var federation = FederationSettings()
 
@@ -65,6 +67,11 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "trust_accept_push", help: "Lowest trust of a peer whose pushed revisions are accepted.", defaultValue: "verified"),
         Setting(key: "trust_relay", help: "Lowest trust of a peer this node announces its changes to.", defaultValue: "verified"),
         Setting(key: "trust_serve", help: "Lowest trust of a peer whose federation reads are answered.", defaultValue: "untrusted"),
+        Setting(key: "auth_mode", help: "open (no tokens), token (every write needs a token) or auto (writes from loopback need none).", defaultValue: "auto"),
+        Setting(key: "auth_reads", help: "open, or token: v1 reads need a token too (not in auth_mode open).", defaultValue: "open"),
+        Setting(key: "rate_limit", help: "Requests per client per minute,hour,day (a token, else an address); 0 turns a window off.", defaultValue: "600,10000,100000"),
+        Setting(key: "peer_rate_limit", help: "Federation requests per peer per minute,hour,day.", defaultValue: "1200,30000,300000"),
+        Setting(key: "rate_limit_loopback", help: "true: clients on loopback are rate limited too.", defaultValue: "false"),
     ]
 
     static func defaultName() -> String {
@@ -152,6 +159,21 @@ public struct NodeConfiguration: Sendable, Equatable {
                 case "trust_relay": federation.policy.relay = level
                 default: federation.policy.serve = level
                 }
+            case "auth_mode":
+                guard let mode = AuthMode(rawValue: value.lowercased()) else { throw Invalid("\(source): auth_mode must be open, token or auto, not '\(value)'") }
+                security.authMode = mode
+            case "auth_reads":
+                guard ["open", "token"].contains(value.lowercased()) else { throw Invalid("\(source): auth_reads must be open or token, not '\(value)'") }
+                security.readsNeedToken = value.lowercased() == "token"
+            case "rate_limit", "peer_rate_limit":
+                let parts = value.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard parts.count == 3, let m = parts[0], let h = parts[1], let d = parts[2], [m, h, d].allSatisfy({ $0 >= 0 && $0 <= 100_000_000 }) else {
+                    throw Invalid("\(source): \(key) must be three numbers, per minute,hour,day (0 turns one off), such as 600,10000,100000")
+                }
+                if key == "rate_limit" { security.clientLimits = (m, h, d) } else { security.peerLimits = (m, h, d) }
+            case "rate_limit_loopback":
+                guard let b = Bool(value.lowercased()) else { throw Invalid("\(source): rate_limit_loopback must be true or false") }
+                security.limitLoopback = b
             default:
                 throw Invalid("\(source): unknown setting '\(key)'. Known settings: \(Self.settings.map(\.key).joined(separator: ", "))")
             }
@@ -178,6 +200,7 @@ public struct NodeConfiguration: Sendable, Equatable {
             case .int(let i): out[k] = String(i)
             case .double(let d): out[k] = String(d)
             case .bool(let b): out[k] = String(b)
+            case .array(let a) where a.allSatisfy({ $0.intValue != nil }): out[k] = a.compactMap(\.intValue).map(String.init).joined(separator: ",")
             case .null: out[k] = ""
             default: throw Invalid("config file \(path): \(k) must be a string or a number")
             }

@@ -16,6 +16,8 @@ public struct Catalog: Sendable {
     /// Told after every commit that stored revisions (local writes and ingest), so the
     /// federation can announce them.
     public let commits = CommitSignal()
+    /// Recorded in the audit entry of every write.
+    public private(set) var actor = Actor.node
 
     public init(
         store: any ContentStore,
@@ -236,7 +238,29 @@ public struct Catalog: Sendable {
             let signed = signer.revision(kind: kind, entityID: id, parents: heads!.map { ($0.id, $0.vector) }, body: body)
             changes.revisions.append(RevisionWrite(signed: signed, expectedHeads: heads!.map(\.id)))
             chain[id] = [.init(id: signed.id, vector: signed.revision.versionVector)]
+            let operation = body == nil ? "delete" : heads!.isEmpty ? "create" : "update"
+            changes.audit.append(AuditEntry(at: now(), actor: actor.name, address: actor.address, action: "\(kind.rawValue).\(operation)",
+                                            target: "\(kind.rawValue)/\(id)", revision: signed.id))
         }
+    }
+
+    /// Who writes through this catalog, for the audit log: the node itself (CLI commands,
+    /// sample data, imports) unless a request's identity is attached with `acting(as:)`.
+    public struct Actor: Sendable, Equatable {
+        public var name: String
+        public var address: String?
+        public init(name: String, address: String?) {
+            self.name = name
+            self.address = address
+        }
+        public static let node = Actor(name: "node", address: nil)
+    }
+
+    /// This catalog, writing on behalf of `actor`.
+    public func acting(as actor: Actor) -> Catalog {
+        var c = self
+        c.actor = actor
+        return c
     }
 
     /// Plans and commits `operations` as one transaction. Throws `CatalogError` and writes

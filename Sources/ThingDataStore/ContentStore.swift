@@ -58,6 +58,10 @@ public protocol ContentStore: Sendable {
     /// Small durable settings of the node's data (its actor id).
     func nodeState(_ key: String) async throws -> String?
     func setNodeState(_ key: String, _ value: String) async throws
+    /// Appends audit entries on their own (admin actions; content writes carry theirs in
+    /// their change set).
+    func appendAudit(_ entries: [AuditEntry]) async throws
+    func audit(_ query: AuditQuery) async throws -> [AuditEntry]
     /// Every node-state entry whose key starts with `prefix`, by key (peers, checkpoints).
     func nodeStates(prefix: String) async throws -> [(key: String, value: String)]
     func removeNodeState(_ key: String) async throws
@@ -198,11 +202,57 @@ public struct ChangeSet: Sendable {
     /// The signed revisions of these writes, in order; each applies only if its entity's heads
     /// are still `expectedHeads` (else `StoreError.stale`).
     public var revisions: [RevisionWrite]
+    /// Audit entries stored in the same transaction as the writes.
+    public var audit: [AuditEntry] = []
 
     public init(writes: [Write] = [], requirements: [Requirement] = [], revisions: [RevisionWrite] = []) {
         self.writes = writes
         self.requirements = requirements
         self.revisions = revisions
+    }
+}
+
+/// One line of the append-only audit log: who did what, when, from where, to what.
+public struct AuditEntry: Sendable, Equatable {
+    public var sequence: Int64 = 0
+    public var at: Timestamp
+    /// `user:NAME`, `loopback`, `anonymous`, `admin-token`, `peer:NODE`, `node`.
+    public var actor: String
+    public var address: String?
+    /// `thing.create`, `user.add`, `token.revoke`, `peer.trust`, …
+    public var action: String
+    public var target: String?
+    public var revision: String?
+    public var detail: String?
+
+    public init(at: Timestamp, actor: String, address: String?, action: String, target: String? = nil, revision: String? = nil, detail: String? = nil) {
+        self.at = at
+        self.actor = actor
+        self.address = address
+        self.action = action
+        self.target = target
+        self.revision = revision
+        self.detail = detail
+    }
+
+    public var json: JSONValue {
+        ["seq": .int(sequence), "at": .string(at.description), "actor": .string(actor), "address": address.map { .string($0) } ?? .null,
+         "action": .string(action), "target": target.map { .string($0) } ?? .null, "revision": revision.map { .string($0) } ?? .null,
+         "detail": detail.map { .string($0) } ?? .null]
+    }
+}
+
+/// Which audit entries to read, oldest first.
+public struct AuditQuery: Sendable {
+    public var since: Timestamp?
+    public var actor: String?
+    public var afterSequence: Int64 = 0
+    public var limit = 100
+    public init(since: Timestamp? = nil, actor: String? = nil, afterSequence: Int64 = 0, limit: Int = 100) {
+        self.since = since
+        self.actor = actor
+        self.afterSequence = afterSequence
+        self.limit = limit
     }
 }
 

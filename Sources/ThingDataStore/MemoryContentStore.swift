@@ -11,6 +11,7 @@ public actor MemoryContentStore: ContentStore {
     var nextSequence: Int64 = 1
     var log = RevisionLog()
     var state: [String: String] = [:]
+    var auditLog: [AuditEntry] = []
 
     /// Revisions and heads, copied on write so a failed commit leaves nothing behind.
     struct RevisionLog {
@@ -133,6 +134,7 @@ public actor MemoryContentStore: ContentStore {
             }
         }
         rows = staged
+        try await appendAudit(changes.audit)
         nextSequence = sequence
         for w in changes.revisions {
             let r = w.signed.revision
@@ -186,6 +188,15 @@ public actor MemoryContentStore: ContentStore {
         state.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
     public func removeNodeState(_ key: String) async throws { state[key] = nil }
+    public func appendAudit(_ entries: [AuditEntry]) async throws {
+        for var e in entries {
+            e.sequence = Int64(auditLog.count + 1)
+            auditLog.append(e)
+        }
+    }
+    public func audit(_ q: AuditQuery) async throws -> [AuditEntry] {
+        Array(auditLog.filter { $0.sequence > q.afterSequence && (q.since == nil || $0.at >= q.since!) && (q.actor == nil || $0.actor == q.actor) }.prefix(max(1, q.limit)))
+    }
 }
 
 /// The memory store's ledger: a private copy, kept only if the whole ingest succeeds. Used by

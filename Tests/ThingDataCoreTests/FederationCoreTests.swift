@@ -158,3 +158,46 @@ struct NodeDescriptorTests {
         #expect(throws: RevisionError.self) { try NodeDescriptor(verifying: .object(p)) }
     }
 }
+
+@Suite("Access rules")
+struct AccessRuleTests {
+    @Test func rolesAndModes() {
+        #expect(Role.admin.allows(.editor) && Role.editor.allows(.viewer) && !Role.viewer.allows(.editor) && !Role.editor.allows(.admin))
+        #expect(!AuthMode.open.writeNeedsToken(fromLoopback: false))
+        #expect(AuthMode.token.writeNeedsToken(fromLoopback: true))
+        #expect(!AuthMode.auto.writeNeedsToken(fromLoopback: true) && AuthMode.auto.writeNeedsToken(fromLoopback: false))
+    }
+
+    @Test func throttleSlowsThenBlocksThenForgets() {
+        let t = LoginThrottle()
+        var s = LoginThrottle.State()
+        var delays: [Int64] = []
+        for i in 0..<9 {
+            guard case .proceed(let d) = t.verdict(s, now: Int64(i)) else { Issue.record("blocked too early at \(i)"); return }
+            delays.append(d)
+            s = t.failed(s, now: Int64(i))
+        }
+        #expect(delays == [0, 0, 0, 250, 500, 1000, 2000, 4000, 4000])
+        s = t.failed(s, now: 10)
+        #expect(t.verdict(s, now: 11) == .blocked(until: 10 + t.blockFor))
+        #expect(t.verdict(s, now: 10 + t.blockFor + t.window + 1) == .proceed(delay: 0), "failures are forgotten after the block and the window")
+    }
+
+    @Test func tokenBucketsPerWindow() {
+        let limiter = RateLimiter(windows: [.init(name: "minute", limit: 3, length: 60_000), .init(name: "hour", limit: 5, length: 3_600_000), .init(name: "day", limit: 0, length: 1)])
+        #expect(limiter.windows.count == 2, "a zero limit turns a window off")
+        var b = limiter.fresh(now: 0)
+        let first = limiter.take(&b, now: 0)
+        #expect(first.allowed && first.remaining == 2 && first.policy?.name == "minute")
+        _ = limiter.take(&b, now: 0)
+        _ = limiter.take(&b, now: 0)
+        let refused = limiter.take(&b, now: 0)
+        #expect(!refused.allowed && refused.retryAfterSeconds == 20)
+        // A minute later the minute bucket is full again, but the hour has 2 left.
+        let later = limiter.take(&b, now: 60_000)
+        #expect(later.allowed)
+        _ = limiter.take(&b, now: 60_000)
+        let hourly = limiter.take(&b, now: 60_000)
+        #expect(!hourly.allowed && hourly.policy?.name == "hour")
+    }
+}

@@ -5,6 +5,7 @@ import NIOHTTP1
 import Testing
 import ThingDataCore
 import ThingDataFederation
+import ThingDataServer
 import ThingDataSigning
 import ThingDataStore
 
@@ -395,6 +396,34 @@ struct FederationScenarioTests {
         let after = try #require(await b.peer(a))
         #expect(after.indexID == a.federation.indexID && after.indexID != before.indexID)
         #expect(await b.federation.peers.events(a.nodeID).contains { $0.kind == "resync" })
+    }
+
+    /// Each peer has its own rate limit: one noisy peer is refused (429, Retry-After) while
+    /// another is still served.
+    @Test func peersAreRateLimitedEachOnTheirOwn() async throws {
+        let (a, b, c) = (TestNode("a"), TestNode("b"), TestNode("c"))
+        b.security.peerLimits = (4, 0, 0)
+        for n in [a, b, c] { try await n.start() }
+        defer { Task { for n in [a, b, c] { await n.stop() } } }
+        var statuses: [Int] = []
+        var last: FederationClient.Answer?
+        for _ in 0..<6 {
+            let answer = try await a.federation.client.send(.GET, b.url + "/federation/v1/changes?since=0")
+            statuses.append(answer.status)
+            last = answer
+        }
+        #expect(statuses.prefix(4).allSatisfy { $0 == 200 } && statuses.suffix(2).allSatisfy { $0 == 429 }, "\(statuses)")
+        #expect((last?.retryAfter ?? 0) >= 1000)
+        #expect(try JSONParser.parse(last?.body ?? [])["part"]?.stringValue == "rate-limit")
+        let other = try await c.federation.client.send(.GET, b.url + "/federation/v1/changes?since=0")
+        #expect(other.status == 200)
+        // The sync engine honours it: a pull that meets 429 backs off for at least Retry-After.
+        try await b.add(a)
+        _ = try await a.federation.addPeer(url: b.url)
+        let report = try await a.federation.syncNow(b.nodeID)
+        #expect(report.first?.ok == false && report.first?.error?.contains("429") == true)
+        let due = try #require(a.federation.nextDue(b.nodeID))
+        #expect(due - Int64(Date().timeIntervalSince1970 * 1000) >= 5_000, "Retry-After was not honoured")
     }
 
     /// An unknown node that signs its requests is pinned on first use as untrusted: it may

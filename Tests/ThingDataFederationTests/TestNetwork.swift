@@ -20,6 +20,8 @@ final class TestNode: @unchecked Sendable {
     /// Replaced between a stop and a start to model key rotation (or a forged key change).
     var key: NodeKey
     var settings: FederationSettings
+    /// Rate limits and auth of its public listener.
+    var security = SecuritySettings()
     private(set) var catalog: Catalog!
     private(set) var federation: Federation!
     private(set) var port = 0
@@ -95,8 +97,10 @@ final class TestNode: @unchecked Sendable {
         var config = NodeConfiguration()
         config.host = "127.0.0.1"
         config.port = port
+        config.security = security
         let (ready, readyContinuation) = AsyncStream<Int>.makeStream()
-        let app = buildApplication(configuration: config, catalog: catalog, federation: federation, logger: Self.logger) { readyContinuation.yield($0) }
+        let access = try await AccessControl(store: catalog.store)
+        let app = buildApplication(configuration: config, catalog: catalog, federation: federation, access: access, logger: Self.logger) { readyContinuation.yield($0) }
         let federation = self.federation!
         serverTask = Task {
             let group = ServiceGroup(configuration: .init(

@@ -89,6 +89,39 @@ extension SQLContentStore {
         }
     }
 
+    func appendAudit(_ entries: [AuditEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        try await sessions.transaction { db in try await Self.insertAudit(entries, db) }
+    }
+
+    static func insertAudit(_ entries: [AuditEntry], _ db: any SQLDatabase) async throws {
+        for start in stride(from: 0, to: entries.count, by: 200) {
+            let rows = entries[start..<min(start + 200, entries.count)].map { e -> SQLQueryString in
+                "(\(bind: e.at.microsecondsSinceEpoch), \(bind: e.actor), \(bind: e.address), \(bind: e.action), \(bind: e.target), \(bind: e.revision), \(bind: e.detail))"
+            }
+            try await db.raw("INSERT INTO audit_log (at, actor, address, action, target, revision, detail) VALUES " + rows.joined(separator: ", ")).run()
+        }
+    }
+
+    func audit(_ q: AuditQuery) async throws -> [AuditEntry] {
+        var sql: SQLQueryString = "SELECT seq, at, actor, address, action, target, revision, detail FROM audit_log WHERE seq > \(bind: q.afterSequence)"
+        if let since = q.since { sql = sql + " AND at >= \(bind: since.microsecondsSinceEpoch)" }
+        if let actor = q.actor { sql = sql + " AND actor = \(bind: actor)" }
+        sql = sql + " ORDER BY seq LIMIT \(literal: max(1, min(q.limit, 10_000)))"
+        let query = sql
+        return try await sessions.read { db in
+            try await db.raw(query).all().map { row in
+                var e = AuditEntry(
+                    at: Timestamp(microsecondsSinceEpoch: try row.decode(column: "at", as: Int64.self)), actor: try row.decode(column: "actor", as: String.self),
+                    address: try row.decode(column: "address", as: String?.self), action: try row.decode(column: "action", as: String.self),
+                    target: try row.decode(column: "target", as: String?.self), revision: try row.decode(column: "revision", as: String?.self),
+                    detail: try row.decode(column: "detail", as: String?.self))
+                e.sequence = try row.decode(column: "seq", as: Int64.self)
+                return e
+            }
+        }
+    }
+
     func removeNodeState(_ key: String) async throws {
         try await sessions.transaction { db in try await db.raw("DELETE FROM node_state WHERE key = \(bind: key)").run() }
     }

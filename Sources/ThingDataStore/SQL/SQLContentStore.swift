@@ -303,6 +303,7 @@ struct SQLContentStore: ContentStore {
             }
         }
         try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db)
+        try await insertAudit(group.flatMap(\.audit), db)
         for changes in group {
             for requirement in changes.requirements {
                 switch requirement {

@@ -55,6 +55,10 @@ public enum SQLFlavor: String, Sendable {
                 ]),
                 (2, Self.revisionTables(sequence: "INTEGER PRIMARY KEY AUTOINCREMENT")),
                 (3, Self.etagColumn),
+                (4, Self.auditLog(sequence: "INTEGER PRIMARY KEY AUTOINCREMENT") + [
+                    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+                    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+                ]),
             ]
         case .postgres:
             return [
@@ -82,6 +86,10 @@ public enum SQLFlavor: String, Sendable {
                 ]),
                 (2, Self.revisionTables(sequence: "BIGSERIAL PRIMARY KEY")),
                 (3, Self.etagColumn),
+                (4, Self.auditLog(sequence: "BIGSERIAL PRIMARY KEY") + [
+                    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+                    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+                ]),
             ]
         }
     }
@@ -116,6 +124,26 @@ public enum SQLFlavor: String, Sendable {
             """,
             "CREATE INDEX entity_heads_conflicts ON entity_heads(kind) WHERE conflict IS NOT NULL",
             "CREATE TABLE node_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ]
+    }
+
+    /// Version 4: the append-only audit log (triggers refuse updates and deletes).
+    static func auditLog(sequence: String) -> [String] {
+        [
+            """
+            CREATE TABLE audit_log (
+                seq \(sequence),
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                address TEXT,
+                action TEXT NOT NULL,
+                target TEXT,
+                revision TEXT,
+                detail TEXT
+            )
+            """,
+            "CREATE INDEX audit_log_actor ON audit_log(actor, seq)",
+            "CREATE INDEX audit_log_at ON audit_log(at)",
         ]
     }
 
