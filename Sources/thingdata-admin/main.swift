@@ -19,7 +19,7 @@ struct Admin: AsyncParsableCommand {
             Exit status: 0 done, 1 the node refused the request, 64 bad usage, 69 the node does
             not answer, 77 the token was refused.
             """,
-        subcommands: [NodeCommand.self, PeersCommand.self, SyncCommand.self, ConflictsCommand.self, AuthorsCommand.self])
+        subcommands: [NodeCommand.self, PeersCommand.self, SyncCommand.self, ConflictsCommand.self, AuthorsCommand.self, UsersCommand.self, TokensCommand.self, AuditCommand.self])
 }
 
 // MARK: Connection
@@ -506,6 +506,126 @@ struct AuthorsCommand: AsyncParsableCommand {
                 if connection.json { return try connection.printJSON(r) }
                 print("Unblocked author \(Style.text((r as? [String: Any])?["author"])).")
             }
+        }
+    }
+}
+
+// MARK: users, tokens, audit
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "Who may use the API: admin (everything), editor (writes content), viewer (reads).",
+                                                    subcommands: [List.self, Add.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every user and their role.")
+        @OptionGroup var connection: Connection
+        func run() async throws {
+            try await guarded {
+                let users = try await connection.call(.GET, "/users") as? [[String: Any]] ?? []
+                if connection.json { return try connection.printJSON(users) }
+                if users.isEmpty { return print("No users yet. Add one with: thingdata-admin users add NAME --role editor") }
+                print(Style.table(["NAME", "ROLE", "CREATED"], users.map { [Style.text($0["name"]), Style.text($0["role"]), Style.text($0["created_at"])] }))
+            }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user; then give them a token with `tokens create NAME`.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The user's name (letters, digits, - _ . @).") var name: String
+        @Option(help: "admin, editor or viewer.") var role: String
+
+        func validate() throws {
+            guard ["admin", "editor", "viewer"].contains(role) else { throw ValidationError("--role must be admin, editor or viewer") }
+        }
+
+        func run() async throws {
+            try await guarded {
+                let u = try await connection.call(.POST, "/users", body: ["name": name, "role": role])
+                if connection.json { return try connection.printJSON(u) }
+                print("Added \(name) (\(role)). Give them a token: thingdata-admin tokens create \(name)")
+            }
+        }
+    }
+}
+
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Bearer tokens: shown once when created, stored only as a hash.",
+                                                    subcommands: [List.self, Create.self, Revoke.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Tokens (never their secret), with expiry and revocation.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Only this user's tokens.") var user: String?
+        func run() async throws {
+            try await guarded {
+                let tokens = try await connection.call(.GET, "/tokens" + (user.map { "?user=\($0)" } ?? "")) as? [[String: Any]] ?? []
+                if connection.json { return try connection.printJSON(tokens) }
+                if tokens.isEmpty { return print("No tokens.") }
+                print(Style.table(["ID", "USER", "CREATED", "EXPIRES", "REVOKED"], tokens.map {
+                    [Style.text($0["id"]), Style.text($0["user"]), Style.text($0["created_at"]), Style.text($0["expires_at"]), Style.text($0["revoked_at"])]
+                }))
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token for a user; the secret is printed once.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The user.") var user: String
+        @Option(help: "Days until it expires (default: never).") var expires: Int?
+
+        func validate() throws {
+            if let expires, !(1...3650).contains(expires) { throw ValidationError("--expires must be 1 to 3650 days") }
+        }
+
+        func run() async throws {
+            try await guarded {
+                var body: [String: Any] = ["user": user]
+                if let expires { body["expires_in_days"] = expires }
+                let t = try await connection.call(.POST, "/tokens", body: body) as? [String: Any] ?? [:]
+                if connection.json { return try connection.printJSON(t) }
+                print("Token \(Style.text(t["id"])) for \(user)\(expires.map { ", expires in \($0) days" } ?? ""):")
+                print("  \(Style.text(t["token"]))")
+                print("It is shown only now. Use it as: Authorization: Bearer <token>")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token; it stops working on the next request.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The token id (tok_…), as `tokens list` shows.") var id: String
+        func run() async throws {
+            try await guarded {
+                let t = try await connection.call(.DELETE, "/tokens/\(id)")
+                if connection.json { return try connection.printJSON(t) }
+                print("Revoked \(id).")
+            }
+        }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The audit log: every write and admin action, with who, what, when, from where.")
+    @OptionGroup var connection: Connection
+    @Option(help: "Only entries at or after this time (ISO 8601, e.g. 2026-11-21T10:00:00Z).") var since: String?
+    @Option(help: "Only this user's entries (or loopback, anonymous, admin-token, peer:NODE).") var user: String?
+    @Option(help: "At most this many entries (oldest first).") var limit = 100
+    @Option(help: "Only entries after this sequence number (for paging).") var after = 0
+
+    func run() async throws {
+        try await guarded {
+            var query = ["limit=\(limit)", "after=\(after)"]
+            if let since { query.append("since=\(since.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? since)") }
+            if let user { query.append("user=\(user.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? user)") }
+            let entries = try await connection.call(.GET, "/audit?" + query.joined(separator: "&")) as? [[String: Any]] ?? []
+            if connection.json { return try connection.printJSON(entries) }
+            if entries.isEmpty { return print("No entries.") }
+            print(Style.table(["SEQ", "TIME", "ACTOR", "FROM", "ACTION", "TARGET", "REVISION", "DETAIL"], entries.map { e in
+                [Style.text(e["seq"]), Style.text(e["at"]), Style.text(e["actor"]), Style.text(e["address"]), Style.text(e["action"]), Style.text(e["target"]),
+                 String(Style.text(e["revision"]).prefix(12)), Style.text(e["detail"])]
+            }))
         }
     }
 }

@@ -43,8 +43,8 @@ public struct ClientIdentity: Sendable, Equatable {
     public var address: String?
     public var loopback: Bool
 
-    /// The audit log's actor.
-    public var actor: String { user.map { "user:\($0)" } ?? (loopback ? "loopback" : "anonymous") }
+    /// The audit log's actor: the user; the admin token's holder; or the address's kind.
+    public var actor: String { user.map { "user:\($0)" } ?? (role == .admin ? "admin-token" : loopback ? "loopback" : "anonymous") }
     /// The rate limiter's key: the token, else the address.
     public var rateKey: String { tokenID.map { "token:\($0)" } ?? "addr:\(address ?? "?")" }
 }
