@@ -89,10 +89,10 @@ public final class Federation: Sendable {
 
     public var baseURL: String { base.value }
     /// Sets the base URL once the listening port is known (when none is configured).
-    public func listening(host: String, port: Int) {
+    public func listening(host: String, port: Int, scheme: String = "http") {
         guard settings.baseURL == nil else { return }
         let h = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-        base.value = "http://\(h.contains(":") ? "[\(h)]" : h):\(port)"
+        base.value = "\(scheme)://\(h.contains(":") ? "[\(h)]" : h):\(port)"
     }
 
     public func descriptor() -> NodeDescriptor {

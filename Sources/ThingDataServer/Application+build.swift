@@ -9,10 +9,19 @@ public import ThingDataFederation
 public import ThingDataSigning
 public import ServiceLifecycle
 import UnixSignals
+import NIOCore
+import NIOSSL
+import HummingbirdTLS
+public import HummingbirdCore
+public import AsyncHTTPClient
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The composition root: the router, its middleware and the server, for a given store.
 /// `thingdata serve` and the tests both build the node through here.
-public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, federation: Federation? = nil, access: AccessControl? = nil, logger: Logger,
+public func buildApplication(configuration: NodeConfiguration, catalog: Catalog, federation: Federation? = nil, access: AccessControl? = nil,
+                             server: HTTPServerBuilder? = nil, logger: Logger,
                              onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: InFlightMiddleware())
@@ -28,14 +37,54 @@ public func buildApplication(configuration: NodeConfiguration, catalog: Catalog,
     if let access { router.add(middleware: AccessMiddleware(access: access, settings: configuration.security)) }
     ContentRoutes(catalog: catalog).register(on: router)
     NodeRoutes(configuration: configuration, catalog: catalog).register(on: router)
-    if let federation { FederationRoutes(federation: federation).register(on: router) }
+    if let federation { FederationRoutes(federation: federation, scheme: configuration.tlsCertificate == nil ? "http" : "https").register(on: router) }
     _ = NodeMetrics.registry
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(75))),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ThingData/\(ThingDataVersion.current)"),
+        server: server ?? .http1(configuration: configuration.http1),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ThingData/\(ThingDataVersion.current)",
+                             availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
+}
+
+extension NodeConfiguration {
+    /// HTTP/1.1 with the connection hardening: header size limits, a deadline for each
+    /// request's head and body, idle connections closed after 75 s.
+    var http1: HTTP1Channel.Configuration {
+        let (head, body) = (TimeAmount.seconds(Int64(headerTimeout)), TimeAmount.seconds(Int64(requestTimeout)))
+        return .init(
+            additionalChannelHandlers: [RequestDeadlineHandler(headTimeout: head, bodyTimeout: body)], idleTimeout: .seconds(75),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: min(maxHeaderBytes, 16 * 1024), maxHeaderListSize: maxHeaderBytes, maxHeaderFieldCount: 100))
+    }
+
+    /// The public listener: HTTPS when a certificate and key are configured. Refuses a key file
+    /// others can read.
+    public func httpServer() throws -> HTTPServerBuilder {
+        guard let cert = tlsCertificate, let key = tlsKey else { return .http1(configuration: http1) }
+        var st = stat()
+        guard stat(key, &st) == 0 else { throw Invalid("tls_key \(key) cannot be read") }
+        if st.st_mode & 0o077 != 0 {
+            throw Invalid("tls_key \(key) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run chmod 600 \(key)")
+        }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            return try .tls(.http1(configuration: http1), tlsConfiguration: tls)
+        } catch {
+            throw Invalid("cannot use tls_cert \(cert) and tls_key \(key): \(error)")
+        }
+    }
+
+    /// The HTTP client federation uses: the system's trust roots, plus `tls_ca` if set.
+    public func federationHTTPClient() throws -> HTTPClient {
+        guard let ca = tlsCA else { return .shared }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        do { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(ca))] } catch { throw Invalid("cannot read tls_ca \(ca): \(error)") }
+        var config = HTTPClient.Configuration(tlsConfiguration: tls)
+        config.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
 }
 
 /// The admin API's application: its own listener (loopback by default), token required.
@@ -92,10 +141,11 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
 /// the admin listener and the federation's sync loop. `admin.url` in the data directory tells
 /// `thingdata-admin` where the admin API listens.
 public func runNode(configuration: NodeConfiguration, catalog: Catalog, key: NodeKey, adminToken: String, logger: Logger) async throws {
-    let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, logger: logger)
+    let server = try configuration.httpServer()
+    let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, http: try configuration.federationHTTPClient(), logger: logger)
     let access = try await AccessControl(store: catalog.store)
-    let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, access: access, logger: logger) { port in
-        federation.listening(host: configuration.host, port: port)
+    let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, access: access, server: server, logger: logger) { port in
+        federation.listening(host: configuration.host, port: port, scheme: configuration.tlsCertificate == nil ? "http" : "https")
         logger.notice("Federation", metadata: ["node_id": "\(key.nodeID.longForm)", "base_url": "\(federation.baseURL)"])
     }
     let adminURLFile = (configuration.dataDirectory as NSString).appendingPathComponent("admin.url")

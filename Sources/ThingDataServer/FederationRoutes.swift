@@ -11,6 +11,8 @@ import ThingDataStore
 /// Every `/federation/v1` request must be signed (RFC 9421); see `Protocol/federation.md`.
 struct FederationRoutes {
     let federation: Federation
+    /// How the node is reached, to rebuild the signed target URI.
+    var scheme = "http"
 
     func register(on router: Router<NodeRequestContext>) {
         router.get(".well-known/thingdata") { _, _ in
@@ -76,18 +78,18 @@ struct FederationRoutes {
     }
 
     /// The request as it was signed: method, full target URI and fields.
-    static func message(_ request: Request) -> (method: String, uri: String, fields: [String: String]) {
+    static func message(_ request: Request, scheme: String) -> (method: String, uri: String, fields: [String: String]) {
         let authority = request.head.authority ?? "localhost"
         var fields: [String: String] = [:]
         for f in request.headers {
             let name = f.name.canonicalName
             fields[name] = fields[name].map { $0 + ", " + f.value } ?? f.value
         }
-        return (request.method.rawValue, "http://\(authority)\(request.uri.string)", fields)
+        return (request.method.rawValue, "\(scheme)://\(authority)\(request.uri.string)", fields)
     }
 
     func authenticated(_ request: Request, _ context: NodeRequestContext, needs: TrustLevel, for what: String) async throws -> PeerRecord {
-        let m = Self.message(request)
+        let m = Self.message(request, scheme: scheme)
         do throws(FederationRefusal) {
             let peer = try await federation.authenticate(method: m.method, targetURI: m.uri, fields: m.fields, body: [])
             try federation.authorize(peer, needs, for: what)
@@ -100,7 +102,7 @@ struct FederationRoutes {
         let buffer: ByteBuffer
         do { buffer = try await body.collect(upTo: 64 << 20) } catch { throw HTTPError(.contentTooLarge) }
         let bytes = Array(buffer: buffer)
-        let m = Self.message(request)
+        let m = Self.message(request, scheme: scheme)
         do throws(FederationRefusal) { return (try await federation.authenticate(method: m.method, targetURI: m.uri, fields: m.fields, body: bytes), bytes) } catch { throw Self.refusal(error) }
     }
 

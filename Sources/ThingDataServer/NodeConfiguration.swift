@@ -26,6 +26,16 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var effectiveAdminPort: Int { adminPort ?? (port == 0 ? 0 : port + 1) }
     /// Who may write and read, and how fast.
     public var security = SecuritySettings()
+    /// HTTPS: PEM certificate chain and private key (mode 0600); both or neither.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// Extra trusted CA certificates (PEM) for federation requests (a private CA, the testnet's).
+    public var tlsCA: String?
+    /// Connection hardening.
+    public var maxConnections = 1024
+    public var headerTimeout = 20
+    public var requestTimeout = 60
+    public var maxHeaderBytes = 32 * 1024
     /// Federation: how other nodes reach this one, what it says about itself, how it syncs and whom it trusts.
     public var federation = FederationSettings()
 
@@ -72,6 +82,13 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "rate_limit", help: "Requests per client per minute,hour,day (a token, else an address); 0 turns a window off.", defaultValue: "600,10000,100000"),
         Setting(key: "peer_rate_limit", help: "Federation requests per peer per minute,hour,day.", defaultValue: "1200,30000,300000"),
         Setting(key: "rate_limit_loopback", help: "true: clients on loopback are rate limited too.", defaultValue: "false"),
+        Setting(key: "tls_cert", help: "PEM certificate chain: serve HTTPS (with tls_key).", defaultValue: "(none: HTTP)"),
+        Setting(key: "tls_key", help: "PEM private key of tls_cert; must be mode 0600.", defaultValue: "(none)"),
+        Setting(key: "tls_ca", help: "PEM CA certificates federation requests trust besides the system's.", defaultValue: "(none)"),
+        Setting(key: "max_connections", help: "Connections served at once; more wait in the backlog.", defaultValue: "1024"),
+        Setting(key: "header_timeout", help: "Seconds a client has to send a request's head (slow clients are cut off).", defaultValue: "20"),
+        Setting(key: "request_timeout", help: "Seconds a client has to send the rest of a request after its head.", defaultValue: "60"),
+        Setting(key: "max_header_bytes", help: "Largest total size of a request's header fields.", defaultValue: "32768"),
     ]
 
     static func defaultName() -> String {
@@ -159,6 +176,25 @@ public struct NodeConfiguration: Sendable, Equatable {
                 case "trust_relay": federation.policy.relay = level
                 default: federation.policy.serve = level
                 }
+            case "tls_cert", "tls_key", "tls_ca":
+                let path: String? = value.isEmpty ? nil : value
+                if let path, !FileManager.default.isReadableFile(atPath: path) { throw Invalid("\(source): \(key) \(path) cannot be read") }
+                switch key {
+                case "tls_cert": tlsCertificate = path
+                case "tls_key": tlsKey = path
+                default: tlsCA = path
+                }
+            case "max_connections", "header_timeout", "request_timeout", "max_header_bytes":
+                let ranges = ["max_connections": 1...1_000_000, "header_timeout": 1...3600, "request_timeout": 1...86_400, "max_header_bytes": 1024...1_048_576]
+                guard let n = Int(value), ranges[key]!.contains(n) else {
+                    throw Invalid("\(source): \(key) must be a number from \(ranges[key]!.lowerBound) to \(ranges[key]!.upperBound), not '\(value)'")
+                }
+                switch key {
+                case "max_connections": maxConnections = n
+                case "header_timeout": headerTimeout = n
+                case "request_timeout": requestTimeout = n
+                default: maxHeaderBytes = n
+                }
             case "auth_mode":
                 guard let mode = AuthMode(rawValue: value.lowercased()) else { throw Invalid("\(source): auth_mode must be open, token or auto, not '\(value)'") }
                 security.authMode = mode
@@ -220,6 +256,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         }
         try config.apply(env, source: "environment")
         try config.apply(flags, source: "command line")
+        guard (config.tlsCertificate == nil) == (config.tlsKey == nil) else { throw Invalid("tls_cert and tls_key go together: set both to serve HTTPS, or neither") }
         return config
     }
 }

@@ -135,6 +135,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as StoreError {
             logger.critical("The node cannot start", metadata: ["reason": "\(error)"])
             throw ExitCode(3)
+        } catch let error as NodeConfiguration.Invalid {
+            FileHandle.standardError.write(Data("Error: invalid configuration: \(error.description)\n".utf8))
+            throw ExitCode(64)
         }
     }
 }

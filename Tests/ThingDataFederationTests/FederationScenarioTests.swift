@@ -426,6 +426,29 @@ struct FederationScenarioTests {
         #expect(due - Int64(Date().timeIntervalSince1970 * 1000) >= 5_000, "Retry-After was not honoured")
     }
 
+    /// Over HTTPS with a private CA: the signed target URI carries the https scheme, and a
+    /// client that does not trust the CA cannot even connect.
+    @Test func federationOverTLSWithAPrivateCA() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-tls-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try makeTestCertificate(in: dir)
+        let (a, b) = (TestNode("a"), TestNode("b"))
+        for n in [a, b] { n.tls = (cert, key, cert) }
+        for n in [a, b] { try await n.start() }
+        defer { Task { for n in [a, b] { await n.stop() } } }
+        #expect(a.url.hasPrefix("https://"))
+        try await link(a, b)
+        let id = try await a.createThing("Over TLS")
+        #expect(try await eventually { try await b.thing(id) != nil })
+        #expect(await b.peer(a)?.baseURL == a.url)
+        // The system's trust roots do not include the test CA.
+        var untrusting = FederationClient(key: .generate(), origin: { "" })
+        untrusting.timeout = .seconds(3)
+        let client = untrusting
+        await #expect(throws: (any Error).self) { _ = try await client.descriptor(at: a.url) }
+    }
+
     /// An unknown node that signs its requests is pinned on first use as untrusted: it may
     /// read, but its announces do not make us pull until an admin trusts it.
     @Test func unknownSignersArePinnedUntrusted() async throws {

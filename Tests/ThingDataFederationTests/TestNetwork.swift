@@ -22,6 +22,8 @@ final class TestNode: @unchecked Sendable {
     var settings: FederationSettings
     /// Rate limits and auth of its public listener.
     var security = SecuritySettings()
+    /// HTTPS: certificate, key, and the CA its federation client trusts.
+    var tls: (cert: String, key: String, ca: String)?
     private(set) var catalog: Catalog!
     private(set) var federation: Federation!
     private(set) var port = 0
@@ -58,7 +60,7 @@ final class TestNode: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    var url: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
     var nodeID: String { key.nodeID.compact }
 
     func start() async throws {
@@ -73,12 +75,14 @@ final class TestNode: @unchecked Sendable {
         if location == nil {
             location = onPostgres ? .postgres(url: try await Self.freshPostgresDatabase()) : .sqlite(path: directory.appendingPathComponent("node.sqlite").path)
         }
-        let (key, settings, location) = (self.key, self.settings, self.location!)
+        let (key, settings, location, tls) = (self.key, self.settings, self.location!, self.tls)
         storeTask = Task {
             try await withContentStore(location, logger: Self.logger, maxConnections: 4) { store in
                 do {
                     let catalog = try await Catalog.open(store: store, key: key)
-                    let federation = try await Federation.open(catalog: catalog, key: key, settings: settings, logger: Self.logger)
+                    var config = NodeConfiguration()
+                    config.tlsCA = tls?.ca
+                    let federation = try await Federation.open(catalog: catalog, key: key, settings: settings, http: try config.federationHTTPClient(), logger: Self.logger)
                     openedContinuation.yield(.success((catalog, federation)))
                 } catch {
                     openedContinuation.yield(.failure(error))
@@ -98,9 +102,13 @@ final class TestNode: @unchecked Sendable {
         config.host = "127.0.0.1"
         config.port = port
         config.security = security
+        config.tlsCertificate = tls?.cert
+        config.tlsKey = tls?.key
         let (ready, readyContinuation) = AsyncStream<Int>.makeStream()
         let access = try await AccessControl(store: catalog.store)
-        let app = buildApplication(configuration: config, catalog: catalog, federation: federation, access: access, logger: Self.logger) { readyContinuation.yield($0) }
+        let app = buildApplication(configuration: config, catalog: catalog, federation: federation, access: access, server: try config.httpServer(), logger: Self.logger) {
+            readyContinuation.yield($0)
+        }
         let federation = self.federation!
         serverTask = Task {
             let group = ServiceGroup(configuration: .init(
@@ -109,7 +117,7 @@ final class TestNode: @unchecked Sendable {
         }
         for await p in ready {
             port = p
-            federation.listening(host: "127.0.0.1", port: p)
+            federation.listening(host: "127.0.0.1", port: p, scheme: tls == nil ? "http" : "https")
             break
         }
     }
@@ -197,4 +205,22 @@ func converged(_ nodes: [TestNode]) async throws -> Bool {
     var digests: [JSONValue] = []
     for n in nodes { digests.append(try await n.digest()) }
     return Set(digests.map { JSONSerializer.string($0) }).count == 1
+}
+
+/// A self-signed certificate for 127.0.0.1 (its own CA), made with the openssl command; the
+/// key is written with mode 0600.
+func makeTestCertificate(in directory: URL) throws -> (cert: String, key: String) {
+    let cert = directory.appendingPathComponent("cert.pem").path
+    let key = directory.appendingPathComponent("key.pem").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    p.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                   "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:TRUE"]
+    p.standardError = FileHandle.nullDevice
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw StoreError.unavailable("openssl could not make a test certificate") }
+    chmod(key, 0o600)
+    return (cert, key)
 }
