@@ -8,6 +8,9 @@ import ThingDataCore
 import ThingDataServer
 import ThingDataSigning
 import ThingDataStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Tokens, roles, throttling, rate limits and the audit log, through a live server on loopback.
 @Suite struct SecurityTests {
@@ -155,6 +158,97 @@ import ThingDataStore
                 warned = warned || headers[HTTPField.Name("Warning")!] != nil
             }
             #expect(warned)
+        }
+    }
+
+    /// Slow clients (slowloris: a header byte at a time) hold every connection the node allows;
+    /// the head deadline cuts them off, so a normal client is served soon after.
+    @Test func slowClientsCannotHoldTheConnections() async throws {
+        // A node as `thingdata serve` runs it (the test harness's own client would hold a
+        // connection): two slow clients take both connections it allows.
+        var config = NodeConfiguration()
+        config.host = "127.0.0.1"
+        config.port = 0
+        config.maxConnections = 2
+        config.headerTimeout = 1
+        let settings = config
+        try await withContentStore(.memory, logger: APITests.logger) { store in
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            let (ready, readyContinuation) = AsyncStream<Int>.makeStream()
+            let app = buildApplication(configuration: settings, catalog: catalog, server: try settings.httpServer(), logger: APITests.logger) { readyContinuation.yield($0) }
+            let server = Task { try await app.run() }
+            defer { server.cancel() }
+            var port = 0
+            for await p in ready { port = p; break }
+            let slow = (0..<2).map { _ in SlowClient(port: port) }
+            for s in slow { s.start() }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(slow.allSatisfy { !$0.closed }, "the slow clients should be connected and trickling")
+            // A new client is served once the slow ones are cut off; without the deadline it
+            // would wait for as long as they trickle (it gives up after 10 s).
+            let p = port
+            let answer = await Task.detached { SlowClient.get(port: p, path: "/health/live", timeoutSeconds: 10) }.value
+            #expect(answer?.hasPrefix("HTTP/1.1 200") == true, "\(answer ?? "no answer")")
+            #expect(slow.allSatisfy { $0.closed }, "the node should have closed the slow connections")
+            for s in slow { s.stop() }
+        }
+    }
+}
+
+/// A client that sends a request head one byte at a time, forever, until the server closes
+/// the connection (or `stop`).
+final class SlowClient: @unchecked Sendable {
+    let port: Int
+    private let lock = NSLock()
+    private var _closed = false
+    private var stopped = false
+    var closed: Bool { lock.withLock { _closed } }
+
+    init(port: Int) { self.port = port }
+
+    func stop() { lock.withLock { stopped = true } }
+
+    static func connected(_ port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if ok != 0 { close(fd); return nil }
+        return fd
+    }
+
+    /// A plain GET on a new connection; the start of the answer, or nil after the timeout.
+    static func get(port: Int, path: String, timeoutSeconds: Int) -> String? {
+        guard let fd = connected(port) else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            guard let fd = Self.connected(port) else { lock.withLock { _closed = true }; return }
+            defer { close(fd) }
+            let head = Array("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8)
+            var i = 0
+            while !lock.withLock({ stopped }) {
+                var byte = i < head.count ? head[i] : UInt8(ascii: "a")
+                i += 1
+                if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) < 0 { break }
+                // A closed connection shows as a readable end of stream.
+                var probe: UInt8 = 0
+                let r = recv(fd, &probe, 1, Int32(MSG_DONTWAIT))
+                if r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { break }
+                usleep(50_000)
+            }
+            lock.withLock { _closed = true }
         }
     }
 }
