@@ -116,7 +116,10 @@ public enum OpenAPIDocument {
     static let errorResponses: JSONObject = [
         "400": response("Invalid input: malformed JSON, wrong types, values not allowed, or a wrong content type", ref("Error")),
         "404": response("Unknown id, or a reference to a missing entity", ref("Error")),
+        "401": response("A token is needed (auth_mode token, or a write from off the host in auth_mode auto), or the token is unknown, expired or revoked; `part` says which", ref("Error")),
+        "403": response("The token's role does not allow this (writes need editor or admin)", ref("Error")),
         "413": response("Body larger than 10 MB", ref("Error")),
+        "429": response("Rate limit exceeded, or too many bad tokens from this address; see Retry-After", ref("Error")),
         "503": response("The database is unavailable", ref("Error")),
     ]
 
@@ -406,7 +409,11 @@ public enum OpenAPIDocument {
                 "license": ["name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"],
             ],
             "paths": .object(paths),
-            "components": ["schemas": .object(schemas)],
+            "components": [
+                "schemas": .object(schemas),
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "description": "A token from `thingdata-admin tokens create USER` (roles: viewer reads, editor writes, admin everything)."]],
+            ],
+            "security": [[:], ["bearer": []]],
         ]
     }
 }
