@@ -1,10 +1,44 @@
 import Testing
 import ThingDataCore
-import ThingDataStore
+@testable import ThingDataStore
+import SQLKit
 import ThingDataSigning
 
 /// One suite, every backend: the stores must be indistinguishable through the catalog.
 @Suite struct StoreConformanceTests {
+    /// The audit log: one entry per revision, in the write's transaction (none for a failed
+    /// write), queried by actor, time and sequence; the SQL tables refuse updates and deletes.
+    @Test(arguments: Backend.available)
+    func auditLogIsWrittenWithTheWriteAndAppendOnly(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let alice = catalog.acting(as: Catalog.Actor(name: "user:alice", address: "192.0.2.7"))
+            let e = try #require(try await alice.apply(Operation(.create, .thing, body: Sample.thing("Kettle K1"))))
+            _ = try await alice.apply(Operation(.patch, .thing, id: e.id, body: ["tags": ["kitchen"]]))
+            await #expect(throws: CatalogError.self) { try await alice.apply(Operation(.create, .thing, body: ["type": "spaceship"])) }
+            try await catalog.apply(Operation(.delete, .thing, id: e.id))
+            let all = try await catalog.store.audit(AuditQuery())
+            #expect(all.map(\.action) == ["thing.create", "thing.update", "thing.delete"])
+            #expect(all.map(\.actor) == ["user:alice", "user:alice", "node"])
+            #expect(all.allSatisfy { $0.target == "thing/\(e.id)" })
+            let history = try await catalog.store.revisions(ofEntity: e.id, beforeSequence: nil, limit: 10).map { try $0.decoded().id }
+            #expect(Set(all.compactMap(\.revision)) == Set(history))
+            #expect(all.first?.address == "192.0.2.7")
+            #expect(try await catalog.store.audit(AuditQuery(actor: "user:alice")).count == 2)
+            #expect(try await catalog.store.audit(AuditQuery(afterSequence: all[1].sequence)).map(\.action) == ["thing.delete"])
+            #expect(try await catalog.store.audit(AuditQuery(since: Timestamp(microsecondsSinceEpoch: all[2].at.microsecondsSinceEpoch + 1))).isEmpty)
+            try await catalog.store.appendAudit([AuditEntry(at: Timestamp.now(), actor: "admin-token", address: nil, action: "user.add", target: "user/bob")])
+            #expect(try await catalog.store.audit(AuditQuery()).last?.action == "user.add")
+            if let sql = catalog.store as? SQLContentStore {
+                for statement in ["DELETE FROM audit_log", "UPDATE audit_log SET actor = 'nobody'"] {
+                    await #expect(throws: (any Error).self, "\(statement)") {
+                        try await sql.sessions.transaction { db in try await db.raw(SQLQueryString(statement)).run() }
+                    }
+                }
+                #expect(try await catalog.store.audit(AuditQuery()).count == 4)
+            }
+        }
+    }
+
     /// What federation keeps in node state (peers, checkpoints), the feed's head, and the
     /// convergence digest.
     @Test(arguments: Backend.available)
