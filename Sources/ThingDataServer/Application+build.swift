@@ -55,7 +55,7 @@ extension NodeConfiguration {
         let (head, body) = (TimeAmount.seconds(Int64(headerTimeout)), TimeAmount.seconds(Int64(requestTimeout)))
         return .init(
             additionalChannelHandlers: [RequestDeadlineHandler(headTimeout: head, bodyTimeout: body)], idleTimeout: .seconds(75),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: min(maxHeaderBytes, 16 * 1024), maxHeaderListSize: maxHeaderBytes, maxHeaderFieldCount: 100))
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderBytes, maxHeaderListSize: maxHeaderBytes, maxHeaderFieldCount: 100))
     }
 
     /// The public listener: HTTPS when a certificate and key are configured. Refuses a key file
@@ -76,14 +76,30 @@ extension NodeConfiguration {
         }
     }
 
-    /// The HTTP client federation uses: the system's trust roots, plus `tls_ca` if set.
+    /// The HTTP client federation uses: the system's trust roots, plus `tls_ca` if set. One
+    /// client per CA file for the life of the process (like `HTTPClient.shared`).
     public func federationHTTPClient() throws -> HTTPClient {
         guard let ca = tlsCA else { return .shared }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        do { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(ca))] } catch { throw Invalid("cannot read tls_ca \(ca): \(error)") }
-        var config = HTTPClient.Configuration(tlsConfiguration: tls)
-        config.timeout = .init(connect: .seconds(10), read: .seconds(60))
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        return try FederationHTTPClients.client(trusting: ca)
+    }
+}
+
+enum FederationHTTPClients {
+    static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(trusting ca: String) throws -> HTTPClient {
+        try clients.withLock { all in
+            if let c = all[ca] { return c }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(ca))] } catch {
+                throw NodeConfiguration.Invalid("cannot read tls_ca \(ca): \(error)")
+            }
+            var config = HTTPClient.Configuration(tlsConfiguration: tls)
+            config.timeout = .init(connect: .seconds(10), read: .seconds(60))
+            let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            all[ca] = c
+            return c
+        }
     }
 }
 
@@ -100,6 +116,22 @@ public func buildAdminApplication(configuration: NodeConfiguration, federation: 
         configuration: .init(address: .hostname(configuration.adminHost, port: configuration.effectiveAdminPort), serverName: "ThingData-Admin/\(ThingDataVersion.current)"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.effectiveAdminPort) },
         logger: logger)
+}
+
+/// Configuration is read at start: a start whose effective settings differ from the last
+/// start's is recorded in the audit log with the settings that changed.
+func auditConfiguration(_ configuration: NodeConfiguration, store: any ContentStore, logger: Logger) async throws {
+    let now = configuration.auditedSettings
+    let text = String(decoding: CanonicalJSON.encode(.object(JSONObject(now.map { ($0.key, JSONValue.string($0.value)) }))), as: UTF8.self)
+    let saved = try await store.nodeState("config")
+    guard saved != text else { return }
+    var before: [String: String] = [:]
+    if let saved, case .object(let o)? = try? JSONParser.parse(Array(saved.utf8)) { for (k, v) in o { before[k] = v.stringValue } }
+    let changed = now.keys.filter { before[$0] != now[$0] }.sorted()
+    let detail = saved == nil ? "first start with settings" : changed.map { "\($0): \(before[$0] ?? "-") → \(now[$0] ?? "-")" }.joined(separator: "; ")
+    try await store.appendAudit([AuditEntry(at: Timestamp.now(), actor: "node", address: nil, action: saved == nil ? "config.initial" : "config.change", detail: detail)])
+    try await store.setNodeState("config", text)
+    if saved != nil { logger.notice("Configuration changed since the last start", metadata: ["changed": .string(changed.joined(separator: ", "))]) }
 }
 
 /// Runs the federation's sync loop as a service of the node.
@@ -142,6 +174,7 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
 /// `thingdata-admin` where the admin API listens.
 public func runNode(configuration: NodeConfiguration, catalog: Catalog, key: NodeKey, adminToken: String, logger: Logger) async throws {
     let server = try configuration.httpServer()
+    try await auditConfiguration(configuration, store: catalog.store, logger: logger)
     let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, http: try configuration.federationHTTPClient(), logger: logger)
     let access = try await AccessControl(store: catalog.store)
     let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, access: access, server: server, logger: logger) { port in

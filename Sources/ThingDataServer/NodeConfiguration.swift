@@ -106,6 +106,24 @@ public struct NodeConfiguration: Sendable, Equatable {
         public init(_ description: String) { self.description = description }
     }
 
+    /// The effective settings, as text, for the audit log (no secrets: the database URL's
+    /// password is redacted; TLS files appear by path only).
+    public var auditedSettings: [String: String] {
+        func limits(_ l: (minute: Int, hour: Int, day: Int)) -> String { "\(l.minute),\(l.hour),\(l.day)" }
+        let f = federation
+        return [
+            "host": host, "port": String(port), "data_dir": dataDirectory, "database_url": databaseURL.map(StoreLocation.redact) ?? "", "name": name,
+            "log_level": logLevel.rawValue, "cors_origins": corsOrigins, "db_pool_size": String(databasePoolSize), "admin_host": adminHost,
+            "admin_port": String(effectiveAdminPort), "base_url": f.baseURL ?? "", "description": f.description, "languages": f.languages.joined(separator: ","),
+            "sync_interval": String(Double(f.pollInterval) / 1000), "sync_batch": String(f.batchSize), "trust_pull": f.policy.pull.rawValue,
+            "trust_accept_push": f.policy.acceptPush.rawValue, "trust_relay": f.policy.relay.rawValue, "trust_serve": f.policy.serve.rawValue,
+            "auth_mode": security.authMode.rawValue, "auth_reads": security.readsNeedToken ? "token" : "open", "rate_limit": limits(security.clientLimits),
+            "peer_rate_limit": limits(security.peerLimits), "rate_limit_loopback": String(security.limitLoopback), "tls_cert": tlsCertificate ?? "",
+            "tls_key": tlsKey ?? "", "tls_ca": tlsCA ?? "", "max_connections": String(maxConnections), "header_timeout": String(headerTimeout),
+            "request_timeout": String(requestTimeout), "max_header_bytes": String(maxHeaderBytes),
+        ]
+    }
+
     /// Applies `values` (setting key → text) over this configuration, checking each.
     public mutating func apply(_ values: [String: String], source: String) throws(Invalid) {
         for (key, raw) in values {

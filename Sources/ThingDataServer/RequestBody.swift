@@ -57,6 +57,9 @@ struct Query {
         guard let v = parameters[name[...]].map(String.init) else { return nil }
         if v.isEmpty { return nil }
         guard v.count <= maxLength else { throw APIError.badRequest("Query parameter \(name) is longer than \(maxLength) characters", loc: ["query", name], type: "string_too_long") }
+        // SQLite reads text up to a NUL: one inside a value would cut it short (or break a
+        // full-text query), so it is refused here.
+        guard !v.unicodeScalars.contains("\u{0}") else { throw APIError.badRequest("Query parameter \(name) contains a NUL character", loc: ["query", name], type: "value_error") }
         return v
     }
 

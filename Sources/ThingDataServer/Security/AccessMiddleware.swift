@@ -68,7 +68,9 @@ struct AccessMiddleware: RouterMiddleware {
 
         // Federation requests carry their own signatures; they are limited per peer.
         if path.hasPrefix("/federation/") {
-            let peer = Self.keyID(request.headers[HTTPField.Name("Signature-Input")!]).map { "peer:\($0)" } ?? "addr:\(address ?? "?")"
+            // Keyed by the claimed node id and the address together, so nobody can spend an
+            // honest peer's allowance by claiming its id from elsewhere.
+            let peer = Self.keyID(request.headers[HTTPField.Name("Signature-Input")!]).map { "peer:\($0)@\(address ?? "?")" } ?? "addr:\(address ?? "?")"
             return try await limited(request, context: context, key: peer, limiter: peerLimiter, next: next)
         }
 
