@@ -35,11 +35,11 @@ struct FederationRoutes {
         }
         api.get("revisions") { request, context in
             _ = try await authenticated(request, context, needs: federation.settings.policy.serve, for: "reading revisions")
-            guard let ids = try Query(request).string("ids", maxLength: 65 * 100)?.split(separator: ",").map(String.init), !ids.isEmpty else {
-                throw APIError.badRequest("Query parameter ids is required: comma-separated revision ids (at most 100)", loc: ["query", "ids"], type: "missing")
+            guard let ids = try Query(request).string("ids", maxLength: 65 * 50)?.split(separator: ",").map(String.init), !ids.isEmpty else {
+                throw APIError.badRequest("Query parameter ids is required: comma-separated revision ids (at most 50)", loc: ["query", "ids"], type: "missing")
             }
-            guard ids.count <= 100, ids.allSatisfy({ Hex.isLowercaseHex($0.lowercased(), count: 64) }) else {
-                throw APIError.badRequest("ids must be at most 100 revision ids (64 hex digits each)", loc: ["query", "ids"], type: "value_error")
+            guard ids.count <= 50, ids.allSatisfy({ Hex.isLowercaseHex($0.lowercased(), count: 64) }) else {
+                throw APIError.badRequest("ids must be at most 50 revision ids (64 hex digits each)", loc: ["query", "ids"], type: "value_error")
             }
             return JSONResponse.make(bytes: try await federation.revisions(ids: ids).bytes)
         }

@@ -35,7 +35,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var maxConnections = 1024
     public var headerTimeout = 20
     public var requestTimeout = 60
-    public var maxHeaderBytes = 32 * 1024
+    public var maxHeaderBytes = 80 * 1024
     /// Federation: how other nodes reach this one, what it says about itself, how it syncs and whom it trusts.
     public var federation = FederationSettings()
 
@@ -88,7 +88,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "max_connections", help: "Connections served at once; more wait in the backlog.", defaultValue: "1024"),
         Setting(key: "header_timeout", help: "Seconds a client has to send a request's head (slow clients are cut off).", defaultValue: "20"),
         Setting(key: "request_timeout", help: "Seconds a client has to send the rest of a request after its head.", defaultValue: "60"),
-        Setting(key: "max_header_bytes", help: "Largest total size of a request's header fields.", defaultValue: "32768"),
+        Setting(key: "max_header_bytes", help: "Largest total size of a request's request line and header fields.", defaultValue: "81920"),
     ]
 
     static func defaultName() -> String {

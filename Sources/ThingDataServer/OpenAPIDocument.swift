@@ -333,7 +333,7 @@ public enum OpenAPIDocument {
                 responses: ["200": ["description": "A page of the feed", "content": ["application/json": ["schema": ref("ChangesPage")], "application/x-ndjson": ["schema": ["type": "string"]]]]])
         ]
         paths["/federation/v1/revisions"] = [
-            "get": federation("Revisions by id (at most 100)", parameters: [query("ids", ["type": "string", "minLength": 64, "maxLength": 6500], "Comma-separated revision ids.", required: true)],
+            "get": federation("Revisions by id (at most 50)", parameters: [query("ids", ["type": "string", "minLength": 64, "maxLength": 3250, "pattern": "^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$"], "Comma-separated revision ids.", required: true)],
                 responses: ["200": response("The revisions held here, and the ids that are not", ["type": "object", "required": ["revisions", "missing"]])]),
             "post": federation("Push revisions: each is checked; forged ones are refused and counted", body: ["type": "object", "required": ["revisions"], "properties": ["revisions": ["type": "array", "maxItems": 5000, "items": ["type": "object"]]]],
                 responses: ["200": response("What was stored", ref("BatchReport")), "422": response("Some revisions were forged or tampered; nothing of them was stored", ref("BatchReport"))]),
@@ -343,7 +343,7 @@ public enum OpenAPIDocument {
                 responses: ["202": response("A pull is scheduled", ["type": "object"])])
         ]
         paths["/federation/v1/keys"] = [
-            "get": federation("Key rotation statements this node knows, for the nodes asked", parameters: [query("nodes", ["type": "string", "maxLength": 4000], "Comma-separated node ids; all when left out.")],
+            "get": federation("Key rotation statements this node knows, for the nodes asked", parameters: [query("nodes", ["type": "string", "maxLength": 4000, "pattern": "^[A-Za-z0-9,-]*$"], "Comma-separated node ids; all when left out.")],
                 responses: ["200": response("Rotation statements", ["type": "object", "required": ["key_rotations"]])])
         ]
         paths["/federation/v1/peers"] = [
