@@ -60,8 +60,9 @@ extension Federation {
         do {
             try RequestSignature.verify(message, parameters: p, signature: parsed.signature, publicKey: Base64URL.decode(peer.publicKey) ?? [])
         } catch {
-            // Maybe it rotated its key: look again, follow a valid rotation or flag it.
-            guard let origin, let refreshed = try? await recheckKey(peer, origin: origin), refreshed.publicKey != peer.publicKey else { throw FederationRefusal(error) }
+            // Maybe it rotated its key: look again at the address we know it by (not the one
+            // this unverified request names), follow a valid rotation or flag it.
+            guard let refreshed = try? await recheckKey(peer, origin: peer.baseURL), refreshed.publicKey != peer.publicKey else { throw FederationRefusal(error) }
             peer = refreshed
             if peer.state == .keyChanged { throw FederationRefusal(403, "key-changed", "node \(nodeID.short)'s key changed without a rotation statement; an admin must decide") }
             do { try RequestSignature.verify(message, parameters: p, signature: parsed.signature, publicKey: Base64URL.decode(peer.publicKey) ?? []) } catch { throw FederationRefusal(error) }

@@ -69,8 +69,16 @@ extension Federation {
             if case .failure(let e) = s.result, e.code == .wrongKey, let r = s.revision { return r.revision.author.nodeID.compact }
             return nil
         })
-        if !unknownKeyAuthors.isEmpty, let peer = await peers.get(peerID), await learnKeys(of: Array(unknownKeyAuthors), from: peer) {
-            screened = await Self.screen(raw, keys: try await catalog.keyBook())
+        if !unknownKeyAuthors.isEmpty, var peer = await peers.get(peerID) {
+            // The peer's own revisions under a key it was not pinned with: a rotation from the
+            // pinned key is followed; anything else stops the exchange before any is taken.
+            if unknownKeyAuthors.contains(peer.nodeID) {
+                if let rechecked = try? await recheckKey(peer, origin: peer.baseURL) { peer = rechecked }
+                if peer.state == .keyChanged { throw PageFailure(message: "the peer's key changed without a rotation statement; an admin must decide") }
+            }
+            if await learnKeys(of: Array(unknownKeyAuthors), from: peer) {
+                screened = await Self.screen(raw, keys: try await catalog.keyBook())
+            }
         }
         return screened
     }
@@ -277,8 +285,9 @@ extension Federation {
         var milliseconds: Double
     }
 
-    struct PageFailure: Error {
+    struct PageFailure: Error, CustomStringConvertible {
         var message: String
+        var description: String { message }
         var retryAfter: Int64?
         var bytesIn = 0
         var bytesOut = 0
@@ -306,7 +315,7 @@ extension Federation {
 
     func failed(_ peerID: String, _ error: String, bytesIn: Int = 0, bytesOut: Int = 0) async {
         _ = try? await peers.update(peerID) { p in
-            p.state = .backoff
+            if p.state != .keyChanged { p.state = .backoff }
             p.lastError = error
             p.bytesIn += Int64(bytesIn)
             p.bytesOut += Int64(bytesOut)
