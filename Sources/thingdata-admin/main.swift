@@ -11,13 +11,9 @@ struct Admin: AsyncParsableCommand {
         commandName: "thingdata-admin",
         abstract: "Inspect and steer a ThingData node: its peers, sync, conflicts and trust.",
         discussion: """
-            By default it talks to the node whose data directory is ./thingdata-data (or
-            THINGDATA_DATA_DIR, or --data-dir): the admin URL comes from admin.url and the token
-            from admin.token there. --node and --token (or THINGDATA_ADMIN_URL and
-            THINGDATA_ADMIN_TOKEN) override them. Every command takes --json.
+            By default it talks to the node whose data directory is ./thingdata-data (or THINGDATA_DATA_DIR, or --data-dir): the admin URL comes from admin.url and the token from admin.token there. --node and --token (or THINGDATA_ADMIN_URL and THINGDATA_ADMIN_TOKEN) override them. Every command takes --json.
 
-            Exit status: 0 done, 1 the node refused the request, 64 bad usage, 69 the node does
-            not answer, 77 the token was refused.
+            Exit status: 0 done, 1 the node refused the request, 64 bad usage, 69 the node does not answer, 77 the token was refused.
             """,
         subcommands: [NodeCommand.self, PeersCommand.self, SyncCommand.self, ConflictsCommand.self, AuthorsCommand.self, UsersCommand.self, TokensCommand.self, AuditCommand.self])
 }
