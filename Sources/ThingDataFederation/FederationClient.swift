@@ -1,7 +1,7 @@
 public import AsyncHTTPClient
 public import NIOCore
 public import NIOHTTP1
-public import ThingDataCore
+import ThingDataCore
 public import ThingDataSigning
 import Foundation
 

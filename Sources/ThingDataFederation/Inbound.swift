@@ -1,7 +1,7 @@
 public import ThingDataCore
 import Logging
 import Synchronization
-public import ThingDataStore
+import ThingDataStore
 import ThingDataSigning
 import Foundation
 

@@ -1,12 +1,12 @@
 import Foundation
-public import Hummingbird
+import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
 import ThingDataCore
-public import ThingDataFederation
+import ThingDataFederation
 import ThingDataSigning
-public import ThingDataStore
+import ThingDataStore
 
 /// The admin API, under `/admin/v1` on its own listener (loopback by default). Every request
 /// needs `Authorization: Bearer <admin token>`; every action that changes something is logged.

@@ -98,7 +98,7 @@ struct FederationRoutes {
     }
 
     func authenticatedWithBody(_ request: Request, _ context: NodeRequestContext) async throws -> (PeerRecord, [UInt8]) {
-        var body = request.body
+        let body = request.body
         let buffer: ByteBuffer
         do { buffer = try await body.collect(upTo: 64 << 20) } catch { throw HTTPError(.contentTooLarge) }
         let bytes = Array(buffer: buffer)

@@ -189,6 +189,8 @@ import Glibc
             let p = port
             let answer = await Task.detached { SlowClient.get(port: p, path: "/health/live", timeoutSeconds: 10) }.value
             #expect(answer?.hasPrefix("HTTP/1.1 200") == true, "\(answer ?? "no answer")")
+            // The slow clients notice the close on their next byte (every 50 ms).
+            for _ in 0..<40 where !slow.allSatisfy({ $0.closed }) { try await Task.sleep(for: .milliseconds(50)) }
             #expect(slow.allSatisfy { $0.closed }, "the node should have closed the slow connections")
             for s in slow { s.stop() }
         }
