@@ -417,13 +417,12 @@ struct FederationScenarioTests {
         #expect(try JSONParser.parse(last?.body ?? [])["part"]?.stringValue == "rate-limit")
         let other = try await c.federation.client.send(.GET, b.url + "/federation/v1/changes?since=0")
         #expect(other.status == 200)
-        // The sync engine honours it: a pull that meets 429 backs off for at least Retry-After.
+        // The sync engine honours it: a pull that meets 429 (the one `peers add` starts) backs
+        // off for at least Retry-After.
         try await b.add(a)
         _ = try await a.federation.addPeer(url: b.url)
-        let report = try await a.federation.syncNow(b.nodeID)
-        #expect(report.first?.ok == false && report.first?.error?.contains("429") == true)
-        let due = try #require(a.federation.nextDue(b.nodeID))
-        #expect(due - Int64(Date().timeIntervalSince1970 * 1000) >= 5_000, "Retry-After was not honoured")
+        #expect(try await eventually(10) { await a.peer(b)?.lastError?.contains("429") == true }, "the pull did not meet the limit")
+        #expect(await eventually(5) { (a.federation.nextDue(b.nodeID) ?? 0) - Int64(Date().timeIntervalSince1970 * 1000) >= 5_000 }, "Retry-After was not honoured")
     }
 
     /// Over HTTPS with a private CA: the signed target URI carries the https scheme, and a
