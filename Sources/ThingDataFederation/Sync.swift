@@ -195,6 +195,8 @@ extension Federation {
         var prefetch: Task<Page, any Error>?
         defer { prefetch?.cancel() }
         while true {
+            // Shutting down: stop between batches (the last one and its checkpoint are done).
+            if Task.isCancelled { report.error = "stopped: the node is shutting down"; return report }
             guard let peer = await peers.get(peerID) else { report.error = "unknown peer"; return report }
             guard peer.state != .keyChanged else { report.error = "the peer's key changed; an admin must decide"; return report }
             guard peer.trust >= settings.policy.pull else { report.error = "trust \(peer.trust.rawValue) is below the pull policy (\(settings.policy.pull.rawValue))"; return report }
@@ -392,7 +394,9 @@ extension Federation {
             }
             await scheduler.wait(milliseconds: max(10, min(next - now, 1_000)))
         }
+        // Pulls in flight finish their current batch and checkpoint, then stop.
         for t in tasks.values { t.cancel() }
+        for t in tasks.values { await t.value }
     }
 
     // MARK: Admin operations

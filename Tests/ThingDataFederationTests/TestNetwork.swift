@@ -151,8 +151,9 @@ final class TestNode: @unchecked Sendable {
         federation = nil
     }
 
-    /// The listener and the sync loop stop at once, mid-batch, and the store is closed under
-    /// them; the files stay. (A real `kill -9` is in `scripts/federation-smoke`.)
+    /// The listener and the sync loop stop in the middle of a sync (a pull in flight finishes
+    /// its batch and checkpoint, as on shutdown), and the store is closed; the files stay.
+    /// A real `kill -9` in the middle of a batch is in `scripts/federation-smoke`.
     func kill() async {
         serverTask?.cancel()
         closeStore?.finish()

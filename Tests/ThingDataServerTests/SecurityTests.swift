@@ -182,8 +182,9 @@ import Glibc
             for await p in ready { port = p; break }
             let slow = (0..<2).map { _ in SlowClient(port: port) }
             for s in slow { s.start() }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(slow.allSatisfy { !$0.closed }, "the slow clients should be connected and trickling")
+            // Both connected and trickling (under load the deadline may already have cut them).
+            for _ in 0..<100 where !slow.allSatisfy({ $0.sent > 3 }) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(slow.allSatisfy { $0.sent > 3 }, "the slow clients should have connected and sent part of a head")
             // A new client is served once the slow ones are cut off; without the deadline it
             // would wait for as long as they trickle (it gives up after 10 s).
             let p = port
@@ -203,8 +204,11 @@ final class SlowClient: @unchecked Sendable {
     let port: Int
     private let lock = NSLock()
     private var _closed = false
+    private var _sent = 0
     private var stopped = false
     var closed: Bool { lock.withLock { _closed } }
+    /// Bytes of the head sent so far.
+    var sent: Int { lock.withLock { _sent } }
 
     init(port: Int) { self.port = port }
 
@@ -244,6 +248,7 @@ final class SlowClient: @unchecked Sendable {
                 var byte = i < head.count ? head[i] : UInt8(ascii: "a")
                 i += 1
                 if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) < 0 { break }
+                lock.withLock { _sent += 1 }
                 // A closed connection shows as a readable end of stream.
                 var probe: UInt8 = 0
                 let r = recv(fd, &probe, 1, Int32(MSG_DONTWAIT))
