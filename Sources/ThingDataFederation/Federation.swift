@@ -51,7 +51,6 @@ public final class Federation: Sendable {
     let pulling = Mutex<Set<String>>([])
     let scheduler = Doorbell()
     let announcer = Doorbell()
-    let random = Mutex(SystemRandomNumberGenerator())
 
     public static let capabilities = ["changes", "changes-ndjson", "revisions", "push", "announce", "keys", "webfinger"]
 

@@ -71,7 +71,7 @@ extension Federation {
             let fresh = replay.withLock { $0.admit(parsed.signature, now: now, window: settings.window * 2) }
             if !fresh { throw FederationRefusal(401, "signature-replayed", "this signed request was already received") }
         }
-        if let updated = try? await peers.update(peer.nodeID, { $0.lastSeen = Timestamp.now().description }) { peer = updated }
+        if let updated = await peers.touch(peer.nodeID, at: Timestamp.now().description) { peer = updated }
         return peer
     }
 

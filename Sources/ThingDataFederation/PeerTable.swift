@@ -81,9 +81,8 @@ public actor PeerTable {
 
     public init(store: any ContentStore) async throws {
         self.store = store
-        for (key, value) in try await store.nodeStates(prefix: "peer/") {
+        for (_, value) in try await store.nodeStates(prefix: "peer/") {
             if let p = try? PeerRecord.decoder.decode(PeerRecord.self, from: Data(value.utf8)) { peers[p.nodeID] = p }
-            _ = key
         }
         for (key, value) in try await store.nodeStates(prefix: "peerlog/") {
             logs[String(key.dropFirst("peerlog/".count))] = (try? PeerRecord.decoder.decode([PeerEvent].self, from: Data(value.utf8))) ?? []
@@ -138,6 +137,13 @@ public actor PeerTable {
         change(&p)
         try await put(p)
         return p
+    }
+
+    /// Notes that a peer was just heard from, in memory only: every signed request would
+    /// otherwise cost a database write; the time is saved with the peer's next change.
+    public func touch(_ id: String, at time: String) -> PeerRecord? {
+        peers[id]?.lastSeen = time
+        return peers[id]
     }
 
     public func remove(_ id: String) async throws {
