@@ -241,6 +241,35 @@ import ThingDataSigning
         }
     }
 
+    /// A caller cancelled in the middle of a transaction neither cuts it in half nor leaves the
+    /// connection inside it: the transaction ends whole, and the next write works. (SQLiteNIO
+    /// skips statements of a cancelled task, ROLLBACK included; before the fix this left
+    /// SQLite's one writer in the transaction, and every later write failed.)
+    @Test(arguments: Backend.available.filter { $0 != .memory })
+    func aCancelledCallerLeavesNoTransactionHalfDone(_ backend: Backend) async throws {
+        try await backend.withStore { store in
+            let sessions = try #require(store as? SQLContentStore).sessions
+            let (inside, insideContinuation) = AsyncStream<Void>.makeStream()
+            let (cancelled, cancelledContinuation) = AsyncStream<Void>.makeStream()
+            let write = Task {
+                try await sessions.transaction { db in
+                    try await db.raw("INSERT INTO node_state (key, value) VALUES ('first', '1')").run()
+                    insideContinuation.yield()
+                    for await _ in cancelled { break }
+                    try await db.raw("INSERT INTO node_state (key, value) VALUES ('second', '2')").run()
+                }
+            }
+            for await _ in inside { break }
+            write.cancel()
+            cancelledContinuation.yield()
+            try await write.value
+            #expect(try await store.nodeState("first") == "1")
+            #expect(try await store.nodeState("second") == "2")
+            try await store.setNodeState("after", "ok")
+            #expect(try await store.nodeState("after") == "ok")
+        }
+    }
+
     @Test func sqliteDataSurvivesReopeningAndMigrationsAreIdempotent() async throws {
         let dir = "/tmp/thingdata-reopen-\(UInt64.random(in: 0...UInt64.max))"
         try? FileManagerShim.mkdir(dir)

@@ -21,7 +21,9 @@ final class PostgresSessions: SQLSessions {
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in try await Self.inTransaction(conn.sql(), begin: "BEGIN", body) }
+        try await Self.shielded { [client] in
+            try await client.withConnection { conn in try await Self.inTransaction(conn.sql(), begin: "BEGIN", body) }
+        }
     }
 
     func close() async throws {}

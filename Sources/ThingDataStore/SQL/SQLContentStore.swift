@@ -27,6 +27,17 @@ extension SQLSessions {
             throw error
         }
     }
+
+    /// Runs `work` in a task of its own, so that cancelling the caller cannot cut a transaction
+    /// in half. SQLiteNIO's async queries go through `NIOThreadPool.runIfActive`, which throws
+    /// `CancellationError` without running the statement when the task is cancelled: a cancelled
+    /// caller's ROLLBACK would then never run, and the one writer connection would stay inside
+    /// the transaction ("cannot start a transaction within a transaction" for every write after).
+    /// A group commit also carries other callers' changes, which one caller's cancellation must
+    /// not fail. The caller still gets the outcome once the transaction has ended.
+    static func shielded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await work() }.value
+    }
 }
 
 /// The SQL shared by SQLite and PostgreSQL: one table of current entities with indexed filter

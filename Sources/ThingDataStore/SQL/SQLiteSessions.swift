@@ -76,8 +76,10 @@ final class SQLiteSessions: SQLSessions {
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            try await Self.inTransaction(writer.sql(), begin: "BEGIN IMMEDIATE", body)
+        try await Self.shielded { [writeLock, writer] in
+            try await writeLock.withLock {
+                try await Self.inTransaction(writer.sql(), begin: "BEGIN IMMEDIATE", body)
+            }
         }
     }
 
