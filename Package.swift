@@ -76,6 +76,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libavahi-client (mDNS/DNS-SD through avahi-daemon over D-Bus): headers and link flags
+        // from `pkg-config avahi-client` (Debian: libavahi-client-dev).
+        .systemLibrary(name: "CAvahi", pkgConfig: "avahi-client", providers: [.apt(["libavahi-client-dev"])]),
+        // glibc's libresolv (SRV, TXT and PTR lookups); headers come with libc6-dev.
+        .systemLibrary(name: "CResolv", providers: [.apt(["libc6-dev"])]),
+        // Discovery: mDNS (Avahi), DNS (libresolv), peer exchange and seeds feeding the core's
+        // candidate table; verified candidates join the federation's peer table.
+        .target(
+            name: "ThingDataDiscovery",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataSigning",
+                "ThingDataStore",
+                "ThingDataFederation",
+                "CAvahi",
+                "CResolv",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP front (Hummingbird), configuration and the composition root.
         .target(
             name: "ThingDataServer",
@@ -84,6 +105,7 @@ let package = Package(
                 "ThingDataSigning",
                 "ThingDataStore",
                 "ThingDataFederation",
+                "ThingDataDiscovery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -185,6 +207,7 @@ let package = Package(
                 "ThingDataSigning",
                 "ThingDataStore",
                 "ThingDataFederation",
+                "ThingDataDiscovery",
                 "ThingDataServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

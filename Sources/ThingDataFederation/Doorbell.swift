@@ -2,14 +2,15 @@ import Synchronization
 
 /// Wakes one waiting task: rings are remembered until the next wait, so none is lost; many
 /// rings before a wait count as one.
-final class Doorbell: Sendable {
+public final class Doorbell: Sendable {
+    public init() {}
     struct State {
         var rung = false
         var waiter: CheckedContinuation<Void, Never>?
     }
     let state = Mutex(State())
 
-    func ring() {
+    public func ring() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             if let w = s.waiter {
                 s.waiter = nil
@@ -23,7 +24,7 @@ final class Doorbell: Sendable {
 
     /// Returns at the next ring (or at once if one came since the last wait), or after
     /// `milliseconds`, or on cancellation.
-    func wait(milliseconds: Int64) async {
+    public func wait(milliseconds: Int64) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: .milliseconds(max(0, milliseconds))) }
             group.addTask { await self.waitForRing() }

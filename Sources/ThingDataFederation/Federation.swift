@@ -27,6 +27,14 @@ public struct FederationSettings: Sendable, Equatable {
     /// Backoff after a failed pull: the first wait and the cap, in milliseconds.
     public var backoffBase: Int64 = 1_000
     public var backoffCap: Int64 = 300_000
+    /// Peer exchange: answer limits and freshness.
+    public var exchange = PeerExchangeRules()
+    /// The addresses this node claims in peer exchange; empty: the host of its base URL.
+    public var advertise: [String] = []
+    /// The trust a node found by discovery gets once its descriptor proved its id.
+    public var discoveryTrust: TrustLevel = .verified
+    /// The most peers discovery may add (admins may add more by hand).
+    public var maxPeers = 100
 
     func schedule(now: Int64) -> SyncSchedule {
         SyncSchedule(interval: pollInterval, backoffBase: backoffBase, backoffCap: backoffCap, now: now)
@@ -51,6 +59,8 @@ public final class Federation: Sendable {
     let pulling = Mutex<Set<String>>([])
     let scheduler = Doorbell()
     let announcer = Doorbell()
+    let exchangeLimiter: Mutex<ExchangeLimiter>
+    let ownClaimCache = Mutex<PeerClaim?>(nil)
 
     public static let capabilities = ["changes", "changes-ndjson", "revisions", "push", "announce", "keys", "webfinger"]
 
@@ -61,6 +71,7 @@ public final class Federation: Sendable {
         self.peers = peers
         self.indexID = indexID
         self.logger = logger
+        self.exchangeLimiter = Mutex(ExchangeLimiter(rules: settings.exchange))
         let base = SharedText(settings.baseURL ?? "http://127.0.0.1")
         self.base = base
         self.client = FederationClient(http: http, key: key, origin: { base.value })
@@ -100,7 +111,7 @@ public final class Federation: Sendable {
             indexID: indexID, now: Timestamp.now())
     }
 
-    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    public static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: The author block list
 

@@ -39,7 +39,7 @@ public struct FederationClient: Sendable {
 
     /// Sends a signed request; throws only when the peer cannot be reached.
     public func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, accept: String = "application/json",
-                     signed: Bool = true, limit: Int = 256 << 20) async throws -> Answer {
+                     signed: Bool = true, limit: Int = 256 << 20, timeout: TimeAmount? = nil) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Accept", value: accept)
@@ -59,7 +59,7 @@ public struct FederationClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: timeout)
+            response = try await http.execute(request, timeout: timeout ?? self.timeout)
             bytes = try await response.body.collect(upTo: limit)
         } catch {
             throw Failure(description: "cannot reach \(url): \(error)")
@@ -74,8 +74,8 @@ public struct FederationClient: Sendable {
     }
 
     /// Fetches and checks a node's descriptor.
-    public func descriptor(at baseURL: String) async throws -> NodeDescriptor {
-        let answer = try await send(.GET, Self.join(baseURL, "/.well-known/thingdata"), signed: false, limit: 1 << 20)
+    public func descriptor(at baseURL: String, timeout: TimeAmount? = nil) async throws -> NodeDescriptor {
+        let answer = try await send(.GET, Self.join(baseURL, "/.well-known/thingdata"), signed: false, limit: 1 << 20, timeout: timeout)
         guard answer.status == 200 else { throw Failure(description: "\(baseURL) answered \(answer.status) for its descriptor; is it a ThingData node?") }
         do {
             return try NodeDescriptor(verifying: try JSONParser.parse(answer.body))

@@ -84,7 +84,7 @@ extension Federation {
         let now = Timestamp.now().description
         let record = PeerRecord(
             nodeID: nodeID.compact, name: d.name, baseURL: d.baseURL, publicKey: Base64URL.encode(d.publicKey), genesisKey: Base64URL.encode(d.genesisPublicKey),
-            trust: .untrusted, state: .new, sources: ["inbound"], firstSeen: now,
+            trust: .untrusted, state: .probing, sources: ["inbound"], firstSeen: now,
             keyHistory: [.init(at: now, key: Base64URL.encode(d.publicKey), how: "pinned on first use")])
         let stored: PeerRecord
         do { stored = try await peers.insertIfAbsent(record) } catch { throw FederationRefusal(401, "keyid-unknown", "cannot record node \(nodeID.short)") }

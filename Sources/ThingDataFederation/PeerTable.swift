@@ -13,7 +13,7 @@ public struct PeerRecord: Codable, Sendable, Equatable {
     public var genesisKey: String
     public var trust: TrustLevel
     public var state: PeerState
-    /// How it became known: manual, inbound, (later) dns, mdns, pex.
+    /// Every way it became known: manual, inbound, seed, dns, mdns, pex.
     public var sources: [String]
     public var firstSeen: String
     public var lastSeen: String?
@@ -34,6 +34,9 @@ public struct PeerRecord: Codable, Sendable, Equatable {
     public var keyHistory: [KeyEvent] = []
     /// The key its descriptor showed when it no longer matched the pin (state key-changed).
     public var offeredKey: String?
+    /// Its newest signed claim of where it can be reached (canonical JSON), as peer exchange
+    /// passes it on.
+    public var claim: String?
 
     public struct KeyEvent: Codable, Sendable, Equatable {
         public var at: String
@@ -45,7 +48,7 @@ public struct PeerRecord: Codable, Sendable, Equatable {
         case nodeID = "node_id", name, baseURL = "base_url", publicKey = "public_key", genesisKey = "genesis_key", trust, state, sources
         case firstSeen = "first_seen", lastSeen = "last_seen", lastSync = "last_sync", lastError = "last_error", indexID = "index_id", cursor
         case remoteHead = "remote_head", rttMilliseconds = "rtt_milliseconds", bytesIn = "bytes_in", bytesOut = "bytes_out", received, rejected
-        case keyHistory = "key_history", offeredKey = "offered_key"
+        case keyHistory = "key_history", offeredKey = "offered_key", claim
     }
 
     public var lag: Int64 { max(0, remoteHead - cursor) }

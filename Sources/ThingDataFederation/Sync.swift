@@ -422,7 +422,7 @@ extension Federation {
         let offered = Base64URL.encode(d.publicKey)
         let candidate = PeerRecord(
             nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
-            trust: .verified, state: .new, sources: [source], firstSeen: now, keyHistory: [.init(at: now, key: offered, how: "pinned when added by an admin")])
+            trust: .verified, state: .probing, sources: [source], firstSeen: now, keyHistory: [.init(at: now, key: offered, how: "pinned when added by an admin")])
         var (record, new) = try await peers.admit(candidate, source: source)
         if !new && offered != record.publicKey { record = try await recheckKey(record, origin: url) }
         await peers.log(record.nodeID, "admin", "peers add \(url)" + (new ? ": descriptor verified, trust verified" : ""))
@@ -441,7 +441,7 @@ extension Federation {
             if p.state == .keyChanged, level != .blocked, let offered = p.offeredKey {
                 p.publicKey = offered
                 p.offeredKey = nil
-                p.state = .new
+                p.state = .probing
                 p.keyHistory.append(.init(at: now, key: offered, how: "accepted by an admin"))
             }
         }

@@ -33,15 +33,55 @@ public struct TrustPolicy: Sendable, Equatable {
     public init() {}
 }
 
-/// Where a peer stands, apart from trust.
-public enum PeerState: String, Sendable, Codable {
-    /// Known, not yet synced.
-    case new
+/// Where a peer-table entry stands, apart from trust. Every source of addresses (manual,
+/// seeds, DNS, mDNS, peer exchange) feeds the same table.
+///
+/// Legal transitions:
+/// - `candidate` → `probing`: an address was heard and the dial budget let it be dialled
+///   (its `/.well-known/thingdata` is fetched to prove the node id).
+/// - `probing` → `active` (the descriptor proved the node id, or an exchange succeeded),
+///   `backoff` (it failed; retried later, waiting longer each time) or `retired` (it proved
+///   to be this node, or another node than its source pinned).
+/// - `active` ↔ `backoff`: each exchange's outcome (a success from `backoff` goes straight
+///   back to `active`).
+/// - `backoff` → `probing`: a candidate's retry is due; `backoff` → `retired`: a candidate
+///   failed too often.
+/// - `retired` → `candidate`: a source announces the address again after the retirement
+///   period. Retired entries are kept so that hearsay cannot make the node dial them again
+///   at once.
+/// - Any verified peer → `key-changed`: its descriptor shows a key no rotation statement
+///   from the pinned key introduces; it stays there until an admin decides (→ `probing`).
+public enum PeerState: String, Sendable, Codable, CaseIterable {
+    /// An address heard from a source, not yet dialled.
+    case candidate
+    /// Being dialled, or verified and waiting for its first exchange.
+    case probing
     /// Last exchange succeeded.
     case active
     /// Last exchange failed; retried with backoff.
     case backoff
+    /// Given up on (for now); kept so hearsay cannot make the node dial it again at once.
+    case retired
     /// Its descriptor shows a key that no rotation statement from the pinned key introduces.
     /// Not synced until an admin decides (`peers trust` re-pins).
     case keyChanged = "key-changed"
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        // "new" is what earlier versions stored for a verified peer not yet synced.
+        self = text == "new" ? .probing : (PeerState(rawValue: text) ?? .backoff)
+    }
+
+    /// Whether `next` may follow this state (see the list above).
+    public func mayBecome(_ next: PeerState) -> Bool {
+        if next == self || next == .keyChanged { return true }
+        switch (self, next) {
+        case (.candidate, .probing), (.candidate, .retired): return true
+        case (.probing, .active), (.probing, .backoff), (.probing, .retired): return true
+        case (.active, .backoff), (.active, .retired): return true
+        case (.backoff, .active), (.backoff, .probing), (.backoff, .retired): return true
+        case (.retired, .candidate), (.keyChanged, .probing): return true
+        default: return false
+        }
+    }
 }
