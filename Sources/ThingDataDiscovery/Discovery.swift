@@ -2,6 +2,7 @@ public import ThingDataCore
 public import ThingDataFederation
 public import Logging
 import ThingDataStore
+import ThingDataSigning
 import Foundation
 import Synchronization
 

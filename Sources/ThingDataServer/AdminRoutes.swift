@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ThingDataCore
 import ThingDataFederation
+import ThingDataDiscovery
 import ThingDataSigning
 import ThingDataStore
 
@@ -12,6 +13,7 @@ import ThingDataStore
 /// needs `Authorization: Bearer <admin token>`; every action that changes something is logged.
 struct AdminRoutes {
     let federation: Federation
+    let discovery: Discovery?
     let access: AccessControl
     let configuration: NodeConfiguration
     let logger: Logger
@@ -22,6 +24,10 @@ struct AdminRoutes {
         registerAccess(on: api)
         api.get("node") { _, _ in JSONResponse.make(try await nodeInfo()) }
         api.get("digest") { _, _ in JSONResponse.make(try await catalog.digest()) }
+        api.get("discovery") { _, _ in
+            guard let discovery else { throw APIError(.notFound, "discovery does not run in this process") }
+            return JSONResponse.make(discovery.statusJSON())
+        }
         api.get("peers") { _, _ in
             var list: [JSONValue] = []
             for p in await federation.peers.all() { list.append(peerJSON(p)) }

@@ -6,6 +6,7 @@ public import Logging
 import ThingDataCore
 public import ThingDataStore
 public import ThingDataFederation
+public import ThingDataDiscovery
 public import ThingDataSigning
 public import ServiceLifecycle
 import UnixSignals
@@ -104,12 +105,12 @@ enum FederationHTTPClients {
 }
 
 /// The admin API's application: its own listener (loopback by default), token required.
-public func buildAdminApplication(configuration: NodeConfiguration, federation: Federation, access: AccessControl, token: String, logger: Logger,
-                                  onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+public func buildAdminApplication(configuration: NodeConfiguration, federation: Federation, discovery: Discovery? = nil, access: AccessControl, token: String,
+                                  logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: NodeRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AdminTokenMiddleware(token: Array(token.utf8), access: access))
-    AdminRoutes(federation: federation, access: access, configuration: configuration, logger: logger).register(on: router)
+    AdminRoutes(federation: federation, discovery: discovery, access: access, configuration: configuration, logger: logger).register(on: router)
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .seconds(75))),
@@ -143,6 +144,15 @@ public struct FederationService: Service {
     }
 }
 
+/// Runs discovery (seeds, DNS, mDNS, peer exchange) as a service of the node.
+public struct DiscoveryService: Service {
+    let discovery: Discovery
+    public init(discovery: Discovery) { self.discovery = discovery }
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await discovery.run() }
+    }
+}
+
 /// With a configured origin list, answers to an `Origin` outside it lose their CORS headers,
 /// so browsers refuse them; CORS itself (which reflects the origin) runs inside this.
 struct OriginFilterMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -170,25 +180,28 @@ struct InFlightMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully: the public listener,
-/// the admin listener and the federation's sync loop. `admin.url` in the data directory tells
+/// the admin listener, the federation's sync loop and discovery. `admin.url` in the data directory tells
 /// `thingdata-admin` where the admin API listens.
 public func runNode(configuration: NodeConfiguration, catalog: Catalog, key: NodeKey, adminToken: String, logger: Logger) async throws {
     let server = try configuration.httpServer()
     try await auditConfiguration(configuration, store: catalog.store, logger: logger)
     let federation = try await Federation.open(catalog: catalog, key: key, settings: configuration.federationSettings, http: try configuration.federationHTTPClient(), logger: logger)
     let access = try await AccessControl(store: catalog.store)
+    let discovery = Discovery(federation: federation, settings: configuration.discoverySettings, logger: logger)
     let app = buildApplication(configuration: configuration, catalog: catalog, federation: federation, access: access, server: server, logger: logger) { port in
         federation.listening(host: configuration.host, port: port, scheme: configuration.tlsCertificate == nil ? "http" : "https")
+        discovery.listening(port: port)
         logger.notice("Federation", metadata: ["node_id": "\(key.nodeID.longForm)", "base_url": "\(federation.baseURL)"])
     }
     let adminURLFile = (configuration.dataDirectory as NSString).appendingPathComponent("admin.url")
-    let admin = buildAdminApplication(configuration: configuration, federation: federation, access: access, token: adminToken, logger: logger) { port in
+    let admin = buildAdminApplication(configuration: configuration, federation: federation, discovery: discovery, access: access, token: adminToken, logger: logger) { port in
         let host = configuration.adminHost == "0.0.0.0" ? "127.0.0.1" : configuration.adminHost
         try? "http://\(host):\(port)\n".write(toFile: adminURLFile, atomically: true, encoding: .utf8)
         logger.notice("Admin API listening", metadata: ["url": "http://\(host):\(port)"])
     }
     let group = ServiceGroup(
-        configuration: .init(services: [.init(service: app), .init(service: admin), .init(service: FederationService(federation: federation))],
+        configuration: .init(services: [.init(service: app), .init(service: admin), .init(service: FederationService(federation: federation)),
+                                        .init(service: DiscoveryService(discovery: discovery))],
                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
 }

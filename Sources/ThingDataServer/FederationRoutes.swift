@@ -61,9 +61,15 @@ struct FederationRoutes {
             return JSONResponse.make(try await federation.keys(nodes: nodes))
         }
         api.get("peers") { request, context in
-            _ = try await authenticated(request, context, needs: federation.settings.policy.serve, for: "peer exchange")
-            // Reserved for peer exchange (the discovery work fills it in).
-            return JSONResponse.make(["peers": []])
+            let peer = try await authenticated(request, context, needs: federation.settings.policy.serve, for: "peer exchange")
+            switch await federation.exchangeAnswer(for: peer) {
+            case .records(let answer):
+                return JSONResponse.make(answer)
+            case .tooSoon(let wait):
+                let seconds = max(1, (wait + 999) / 1000)
+                throw APIError(.tooManyRequests, "peer exchange answers each peer once a minute; ask again in \(seconds) s",
+                               extra: ["part": "pex-rate"], headers: [.retryAfter: String(seconds)])
+            }
         }
     }
 

@@ -2,7 +2,8 @@ public import Foundation
 public import Logging
 public import ThingDataStore
 public import ThingDataFederation
-import ThingDataCore
+public import ThingDataCore
+public import ThingDataDiscovery
 
 /// Everything a node needs to start. Built from, in order of precedence: command-line flags,
 /// `THINGDATA_*` environment variables, the JSON config file, and defaults.
@@ -38,6 +39,15 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var maxHeaderBytes = 80 * 1024
     /// Federation: how other nodes reach this one, what it says about itself, how it syncs and whom it trusts.
     public var federation = FederationSettings()
+    /// Discovery: mDNS, DNS, seeds and peer exchange.
+    public var discovery = DiscoverySettings()
+
+    /// The discovery settings with the node's own port as the seeds' default.
+    public var discoverySettings: DiscoverySettings {
+        var d = discovery
+        d.defaultPort = port == 0 ? 8000 : port
+        return d
+    }
 
     /// The federation settings with the node's name and the listening address filled in.
     public var federationSettings: FederationSettings {
@@ -89,6 +99,17 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "header_timeout", help: "Seconds a client has to send a request's head (slow clients are cut off).", defaultValue: "20"),
         Setting(key: "request_timeout", help: "Seconds a client has to send the rest of a request after its head.", defaultValue: "60"),
         Setting(key: "max_header_bytes", help: "Largest total size of a request's request line and header fields.", defaultValue: "81920"),
+        Setting(key: "mdns", help: "true: publish this node and find others on the LAN by mDNS (through avahi-daemon).", defaultValue: "true"),
+        Setting(key: "dns_domains", help: "Bootstrap domains, comma-separated: SRV, TXT and PTR of _thingdata._tcp.<domain>.", defaultValue: "(none)"),
+        Setting(key: "dns_server", help: "Nameserver for DNS discovery, address or address:port.", defaultValue: "(the system resolver)"),
+        Setting(key: "seeds", help: "Nodes to start from, comma-separated: host, host:port or URL.", defaultValue: "(none)"),
+        Setting(key: "pex", help: "true: ask active peers for their peers (peer exchange).", defaultValue: "true"),
+        Setting(key: "pex_interval", help: "Seconds between peer-exchange requests to one peer (at least 60).", defaultValue: "300"),
+        Setting(key: "pex_ranges", help: "Address ranges (CIDR, comma-separated) peer-exchange addresses must fall in.", defaultValue: "0.0.0.0/0,::/0"),
+        Setting(key: "advertise", help: "Addresses (IP literals) this node claims in peer exchange, comma-separated.", defaultValue: "the base URL's host"),
+        Setting(key: "discovery_dials", help: "Unverified addresses dialled per minute, at most.", defaultValue: "20"),
+        Setting(key: "discovery_trust", help: "Trust of a node found by discovery once its descriptor proves its id.", defaultValue: "verified"),
+        Setting(key: "max_peers", help: "The most peers discovery adds (admins may add more).", defaultValue: "100"),
     ]
 
     static func defaultName() -> String {
@@ -121,6 +142,11 @@ public struct NodeConfiguration: Sendable, Equatable {
             "peer_rate_limit": limits(security.peerLimits), "rate_limit_loopback": String(security.limitLoopback), "tls_cert": tlsCertificate ?? "",
             "tls_key": tlsKey ?? "", "tls_ca": tlsCA ?? "", "max_connections": String(maxConnections), "header_timeout": String(headerTimeout),
             "request_timeout": String(requestTimeout), "max_header_bytes": String(maxHeaderBytes),
+            "mdns": String(discovery.mdns), "dns_domains": discovery.domains.joined(separator: ","),
+            "dns_server": discovery.nameserver.map { "\($0):\(discovery.nameserverPort)" } ?? "", "seeds": discovery.seeds.joined(separator: ","),
+            "pex": String(discovery.pex), "pex_interval": String(discovery.pexInterval / 1000),
+            "pex_ranges": discovery.filter.ranges.map(\.description).joined(separator: ","), "advertise": f.advertise.joined(separator: ","),
+            "discovery_dials": String(discovery.limits.dialsPerMinute), "discovery_trust": f.discoveryTrust.rawValue, "max_peers": String(f.maxPeers),
         ]
     }
 
@@ -225,6 +251,48 @@ public struct NodeConfiguration: Sendable, Equatable {
                     throw Invalid("\(source): \(key) must be three numbers, per minute,hour,day (0 turns one off), such as 600,10000,100000")
                 }
                 if key == "rate_limit" { security.clientLimits = (m, h, d) } else { security.peerLimits = (m, h, d) }
+            case "mdns", "pex":
+                guard let b = Bool(value.lowercased()) else { throw Invalid("\(source): \(key) must be true or false") }
+                if key == "mdns" { discovery.mdns = b } else { discovery.pex = b }
+            case "dns_domains":
+                let list = Self.list(value)
+                guard list.allSatisfy({ $0.count <= 253 && !$0.contains(" ") && $0.contains(".") }) else {
+                    throw Invalid("\(source): dns_domains must be domain names such as repair.example.org, comma-separated")
+                }
+                discovery.domains = list.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }
+            case "dns_server":
+                if value.isEmpty { discovery.nameserver = nil; continue }
+                let (address, port) = value.split(separator: ":").count == 2 ? (String(value.split(separator: ":")[0]), Int(value.split(separator: ":")[1])) : (value, 53)
+                guard let port, (1...65535).contains(port), let ip = IPAddress(address), ip.isIPv4 else {
+                    throw Invalid("\(source): dns_server must be an IPv4 address or address:port such as 10.0.0.53:5353, not '\(value)'")
+                }
+                discovery.nameserver = address
+                discovery.nameserverPort = port
+            case "seeds":
+                let list = Self.list(value)
+                if let bad = list.first(where: { discovery.seedURL($0) == nil }) { throw Invalid("\(source): seed '\(bad)' is not a host, host:port or http(s) URL") }
+                discovery.seeds = list
+            case "pex_interval":
+                guard let n = Int(value), (60...86_400).contains(n) else { throw Invalid("\(source): pex_interval must be a number of seconds from 60 to 86400") }
+                discovery.pexInterval = Int64(n) * 1000
+            case "pex_ranges":
+                let ranges = Self.list(value).map { ($0, IPNetwork($0)) }
+                if let bad = ranges.first(where: { $0.1 == nil }) { throw Invalid("\(source): pex_ranges: '\(bad.0)' is not a CIDR range such as 10.0.0.0/8") }
+                discovery.filter = AddressFilter(ranges: ranges.compactMap(\.1))
+            case "advertise":
+                let list = Self.list(value)
+                guard list.count <= PeerClaim.maxAddresses, list.allSatisfy({ IPAddress($0) != nil }) else {
+                    throw Invalid("\(source): advertise must be at most \(PeerClaim.maxAddresses) IP addresses, comma-separated")
+                }
+                federation.advertise = list
+            case "discovery_dials", "max_peers":
+                guard let n = Int(value), (1...100_000).contains(n) else { throw Invalid("\(source): \(key) must be a number from 1 to 100000") }
+                if key == "max_peers" { federation.maxPeers = n } else { discovery.limits.dialsPerMinute = n }
+            case "discovery_trust":
+                guard let level = TrustLevel(rawValue: value.lowercased()), level != .blocked else {
+                    throw Invalid("\(source): discovery_trust must be untrusted, verified, trusted or preferred, not '\(value)'")
+                }
+                federation.discoveryTrust = level
             case "rate_limit_loopback":
                 guard let b = Bool(value.lowercased()) else { throw Invalid("\(source): rate_limit_loopback must be true or false") }
                 security.limitLoopback = b
@@ -232,6 +300,10 @@ public struct NodeConfiguration: Sendable, Equatable {
                 throw Invalid("\(source): unknown setting '\(key)'. Known settings: \(Self.settings.map(\.key).joined(separator: ", "))")
             }
         }
+    }
+
+    static func list(_ value: String) -> [String] {
+        value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// `THINGDATA_*` variables that name a setting.
@@ -255,6 +327,7 @@ public struct NodeConfiguration: Sendable, Equatable {
             case .double(let d): out[k] = String(d)
             case .bool(let b): out[k] = String(b)
             case .array(let a) where a.allSatisfy({ $0.intValue != nil }): out[k] = a.compactMap(\.intValue).map(String.init).joined(separator: ",")
+            case .array(let a) where a.allSatisfy({ $0.stringValue != nil }): out[k] = a.compactMap(\.stringValue).joined(separator: ",")
             case .null: out[k] = ""
             default: throw Invalid("config file \(path): \(k) must be a string or a number")
             }

@@ -15,7 +15,7 @@ struct Admin: AsyncParsableCommand {
 
             Exit status: 0 done, 1 the node refused the request, 64 bad usage, 69 the node does not answer, 77 the token was refused.
             """,
-        subcommands: [NodeCommand.self, PeersCommand.self, SyncCommand.self, ConflictsCommand.self, AuthorsCommand.self, UsersCommand.self, TokensCommand.self, AuditCommand.self])
+        subcommands: [NodeCommand.self, PeersCommand.self, DiscoveryCommand.self, SyncCommand.self, ConflictsCommand.self, AuthorsCommand.self, UsersCommand.self, TokensCommand.self, AuditCommand.self])
 }
 
 // MARK: Connection
@@ -206,6 +206,65 @@ struct NodeCommand: AsyncParsableCommand {
                 let o = d as? [String: Any] ?? [:]
                 for k in ["revisions", "revision_digest", "views", "view_digest", "conflicts", "conflict_digest"] {
                     print("\(k):".padding(toLength: 17, withPad: " ", startingAt: 0) + Style.text(o[k]))
+                }
+            }
+        }
+    }
+}
+
+// MARK: discovery
+
+struct DiscoveryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "discovery", abstract: "How this node finds others: mDNS, DNS, seeds and peer exchange.", subcommands: [Status.self], defaultSubcommand: Status.self)
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What each mechanism sees now: mDNS services, DNS answers and their TTLs, peer-exchange candidates and the dial budget, and errors.")
+        @OptionGroup var connection: Connection
+
+        func run() async throws {
+            try await guarded {
+                let status = try await connection.call(.GET, "/discovery")
+                if connection.json { return try connection.printJSON(status) }
+                let o = status as? [String: Any] ?? [:]
+                let mdns = o["mdns"] as? [String: Any] ?? [:]
+                print(Style.paint("mDNS", "1") + ": \(Style.text(mdns["state"]))" + ((mdns["detail"] as? String).map { $0.isEmpty ? "" : " (\($0))" } ?? "")
+                      + ((mdns["published_as"] as? String).map { ", published as \"\($0)\"" } ?? ""))
+                let services = mdns["services"] as? [[String: Any]] ?? []
+                if !services.isEmpty {
+                    print(Style.table(["  INSTANCE", "ADDRESS", "NODE", "SEEN"], services.map { v in
+                        ["  " + Style.text(v["instance"]) + ((v["own"] as? Bool) == true ? " (this node)" : ""), "\(Style.text(v["address"])):\(Style.text(v["port"]))",
+                         String(Style.text(v["node_id"]).prefix(6)), Style.ago(v["seen"])]
+                    }))
+                }
+                let dns = o["dns"] as? [String: Any] ?? [:]
+                let domains = dns["domains"] as? [[String: Any]] ?? []
+                print(Style.paint("DNS", "1") + ": " + (domains.isEmpty ? "no bootstrap domains configured" : "\(domains.count) domain(s) via \(Style.text(dns["nameserver"]))"))
+                for d in domains {
+                    print("  \(Style.text(d["domain"])): checked \(Style.ago(d["checked"])), next \(Style.ago(d["next_refresh"]))" + ((d["error"] as? String).map { ", " + Style.paint("error: " + $0, "31") } ?? ""))
+                    for a in d["answers"] as? [[String: Any]] ?? [] {
+                        print("    \(Style.text(a["url"]))  id \(String(Style.text(a["node_id"]).prefix(6)))  ttl \(Style.text(a["ttl"]))s  (\(Style.text(a["via"])))")
+                    }
+                }
+                let pex = o["pex"] as? [String: Any] ?? [:]
+                print(Style.paint("Peer exchange", "1") + ": " + ((pex["enabled"] as? Bool) == true ? "on, every \(Style.text(pex["interval_seconds"]))s per peer" : "off")
+                      + "; \(Style.text(pex["records_rejected"])) records rejected, \(Style.text(pex["addresses_filtered"])) addresses filtered; ranges \(Style.text(pex["allowed_ranges"]))")
+                for e in pex["exchanges"] as? [[String: Any]] ?? [] {
+                    print("  from \(String(Style.text(e["peer"]).prefix(6))) \(Style.ago(e["at"])): \(Style.text(e["received"])) received, \(Style.text(e["accepted"])) accepted, \(Style.text(e["rejected"])) rejected, \(Style.text(e["ignored"])) over the limit"
+                          + ((e["error"] as? String).map { ", error: " + $0 } ?? ""))
+                }
+                let budget = o["budget"] as? [String: Any] ?? [:]
+                print(Style.paint("Dial budget", "1") + ": \(Style.text(budget["dials_in_window"])) of \(Style.text(budget["dials_per_window"])) in the last \(Style.text(budget["window_seconds"]))s (at most \(Style.text(budget["per_hearsay_source"])) per peer-exchange source)")
+                let candidates = o["candidates"] as? [String: Any] ?? [:]
+                let byState = (candidates["by_state"] as? [String: Any] ?? [:]).map { "\($0.value) \($0.key)" }.sorted().joined(separator: ", ")
+                print(Style.paint("Candidates", "1") + ": \(Style.text(candidates["total"]))" + (byState.isEmpty ? "" : " (\(byState))"))
+                let entries = candidates["entries"] as? [[String: Any]] ?? []
+                if !entries.isEmpty {
+                    print(Style.table(["  ADDRESS", "STATE", "SOURCES", "NODE", "FAILURES", "NEXT", "LAST ERROR"], entries.map { c in
+                        ["  " + Style.text(c["url"]), Style.state(Style.text(c["state"])), Style.text(c["sources"]), String(Style.text(c["node_id"] ?? c["expected_node_id"]).prefix(6)),
+                         Style.text(c["failures"]), Style.ago(c["next_attempt"]), String(Style.text(c["last_error"]).prefix(60))]
+                    }))
                 }
             }
         }
