@@ -241,31 +241,22 @@ struct MDNSRunner: Sendable {
 
     func run(_ events: AsyncStream<MDNSEvent>.Continuation) async {
         var backoff: Duration = .seconds(2)
-        var warned = false
         while !Task.isCancelled {
             guard let session = AvahiSession(name: name, port: port, txt: txt, publish: publish, events: events) else { return }
             if let failure = session.start() {
-                events.yield(.daemon(state: "unavailable", detail: "avahi-daemon is not running (\(failure)); retrying"))
-                if !warned {
-                    logger.warning("mDNS off: avahi-daemon is not running; retrying with backoff (the rest of the node is unaffected)", metadata: ["reason": .string(failure)])
-                    warned = true
-                }
+                // No bus or no daemon: the owner warns once; retry with backoff.
+                events.yield(.daemon(state: "unavailable", detail: "\(failure); retrying in \(backoff)"))
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(300))
                 continue
             }
-            if warned { logger.notice("mDNS: connected to avahi-daemon") }
-            warned = false
             backoff = .seconds(2)
             while !Task.isCancelled && !session.isLost {
                 try? await Task.sleep(for: .milliseconds(250))
             }
-            let wasLost = session.isLost
+            let lost = session.isLost
             session.stop()
-            if wasLost {
-                logger.warning("mDNS: avahi-daemon went away; reconnecting")
-                warned = true
-            }
+            if lost { logger.debug("mDNS: the avahi-daemon connection was lost; connecting again") }
         }
     }
 }

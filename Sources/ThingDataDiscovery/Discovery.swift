@@ -61,6 +61,7 @@ public final class Discovery: Sendable {
     struct Status {
         var mdnsState = "off"
         var mdnsDetail = ""
+        var mdnsWarned = false
         var published: String?
         var services: [String: Service] = [:]
         var domains: [String: DomainAnswer] = [:]
@@ -244,14 +245,21 @@ public final class Discovery: Sendable {
         case .removed(let instance):
             if let gone = status.withLock({ $0.services.removeValue(forKey: instance) }), !gone.own { lose(url: gone.url, supplier: "mdns") }
         case .daemon(let state, let detail):
-            status.withLock { s in
+            // One warning per outage (no daemon at start, or the daemon gone), one notice when back.
+            let (warn, recovered) = status.withLock { s -> (Bool, Bool) in
                 s.mdnsState = state
                 s.mdnsDetail = detail
                 if state != "running" {
                     s.published = nil
                     s.services.removeAll()
+                    defer { s.mdnsWarned = true }
+                    return (!s.mdnsWarned, false)
                 }
+                defer { s.mdnsWarned = false }
+                return (false, s.mdnsWarned)
             }
+            if warn { logger.warning("mDNS off: avahi-daemon is not running; retrying (the rest of the node is unaffected)", metadata: ["reason": .string(detail)]) }
+            if recovered { logger.notice("mDNS on: connected to avahi-daemon") }
         case .published(let name):
             status.withLock { $0.published = name }
             logger.info("mDNS: published", metadata: ["name": .string(name)])
