@@ -366,7 +366,7 @@ struct FederationScenarioTests {
 
         // The admin decides: accept the key.
         let accepted = try await b.federation.setTrust(a.nodeID, .verified)
-        #expect(accepted.state == .new && accepted.publicKey == Base64URL.encode(a.key.publicKey))
+        #expect(accepted.state == .probing && accepted.publicKey == Base64URL.encode(a.key.publicKey))
         #expect(try await eventually { try await b.thing(hidden) != nil })
     }
 
