@@ -347,7 +347,10 @@ public enum OpenAPIDocument {
                 responses: ["200": response("Rotation statements", ["type": "object", "required": ["key_rotations"]])])
         ]
         paths["/federation/v1/peers"] = [
-            "get": federation("Peer exchange (reserved: an empty list until discovery fills it)", responses: ["200": response("Peers", ["type": "object", "required": ["peers"]])])
+            "get": federation("Peer exchange: this node's signed claim and those of up to 50 peers it synced with in the last hour; once a minute per asking peer",
+                responses: ["200": response("Signed peer claims", ["type": "object", "required": ["self", "peers"],
+                                                                  "properties": ["self": ["type": ["object", "null"]], "peers": ["type": "array", "maxItems": 50, "items": ["type": "object"]]]]),
+                            "429": response("Asked again within the minute (Retry-After says when to ask)", ref("Error"))])
         ]
         schemas["Operation"] = jsonSchema(.object(Operation.batchSchema.objectFields.first!.schema.arrayElement!.objectFields, keepsUnknown: false))
         schemas["Batch"] = jsonSchema(Operation.batchSchema)
