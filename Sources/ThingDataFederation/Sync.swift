@@ -373,7 +373,10 @@ extension Federation {
         var tasks: [String: Task<Void, Never>] = [:]
         while !Task.isCancelled {
             let now = Self.nowMilliseconds()
-            let candidates = await peers.all().filter { $0.trust >= settings.policy.pull && $0.state != .keyChanged }
+            // Best first (trusted, reliable, near), so that with few pull slots they go first.
+            let candidates = await peers.all()
+                .filter { $0.trust >= settings.policy.pull && $0.state != .keyChanged }
+                .sorted { PeerScore.score(trust: $0.trust, state: $0.state, rttMilliseconds: $0.rttMilliseconds) > PeerScore.score(trust: $1.trust, state: $1.state, rttMilliseconds: $1.rttMilliseconds) }
             var next = now + settings.pollInterval
             var due: [String] = []
             schedules.withLock { s in
