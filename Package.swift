@@ -171,6 +171,23 @@ let package = Package(
             path: "Benchmarks/thingdata-syncbench",
             swiftSettings: swiftSettings
         ),
+        // A dishonest node for testnet's byzantine scenario (tampered and forged revisions, a
+        // flood of peer records): a test tool, not part of a node.
+        .executableTarget(
+            name: "thingdata-byzantine",
+            dependencies: [
+                "ThingDataCore",
+                "ThingDataSigning",
+                "ThingDataStore",
+                "ThingDataFederation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "testnet/byzantine",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ThingDataCoreTests",
             dependencies: ["ThingDataCore", "ThingDataSigning", .product(name: "Crypto", package: "swift-crypto")],

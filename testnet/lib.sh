@@ -135,6 +135,7 @@ net_down() {
   for i in $(seq 1 "$NET_HOSTS"); do
     d=$(host_dir "$i")
     for f in "$d"/node*.pid; do [ -e "$f" ] && stop_pid "$f" thingdata TERM; done
+    stop_pid "$d/byzantine.pid" thingdata-byzan TERM
     stop_pid "$d/avahi.pid" avahi-daemon TERM
     stop_pid "$d/dnsmasq.pid" dnsmasq TERM
     stop_pid "$d/dbus.pid" dbus-daemon TERM
@@ -143,6 +144,7 @@ net_down() {
   for i in $(seq 1 "$NET_HOSTS"); do
     d=$(host_dir "$i")
     for f in "$d"/node*.pid; do [ -e "$f" ] && stop_pid "$f" thingdata KILL; done
+    stop_pid "$d/byzantine.pid" thingdata-byzan KILL
     stop_pid "$d/avahi.pid" avahi-daemon KILL
     stop_pid "$d/dnsmasq.pid" dnsmasq KILL
     stop_pid "$d/dbus.pid" dbus-daemon KILL
@@ -152,6 +154,42 @@ net_down() {
   true
 }
 
+# Nodes. `bin` and `admin` name the thingdata and thingdata-admin binaries.
+# start_node HOST NAME [SETTING=VALUE...]: a node in HOST's namespace on port 8000.
+start_node() {
+  local h=$1 name=$2; shift 2
+  local d; d=$(host_dir "$h")/$name
+  mkdir -p "$d"
+  setsid ip netns exec "$PFX$h" env DBUS_SYSTEM_BUS_ADDRESS="$(bus "$h")" THINGDATA_BASE_URL="http://$SUBNET.$h:8000" \
+    THINGDATA_SYNC_INTERVAL=2 THINGDATA_PEX_RANGES="$SUBNET.0/24" THINGDATA_LOG_LEVEL=info "$@" \
+    "$bin" serve --host 0.0.0.0 --port 8000 --data-dir "$d" --name "$name" >> "$d.log" 2>&1 < /dev/null &
+  echo $! > "$(host_dir "$h")/node-$name.pid"
+  for _ in $(seq 1 100); do
+    in_host "$h" curl -fs http://127.0.0.1:8000/health/ready >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "node $name on host $h did not become ready"; cat "$d.log"; return 1
+}
+stop_node() { stop_pid "$(host_dir "$1")/node-$2.pid" thingdata TERM; wait_gone "$(host_dir "$1")/node-$2.pid" thingdata; }
+adm() { local h=$1 name=$2; shift 2; in_host "$h" "$admin" "$@" --data-dir "$(host_dir "$h")/$name" --json; }
+node_id() { adm "$1" "$2" node info | python3 -c 'import json,sys; print(json.load(sys.stdin)["compact_id"])'; }
+# has_peer HOST NAME ID SOURCE: the node lists ID as an active peer found (also) by SOURCE
+has_peer() {
+  adm "$1" "$2" peers list 2>/dev/null | python3 -c '
+import json, sys
+peers = json.load(sys.stdin)
+sys.exit(0 if any(p["node_id"] == sys.argv[1] and p["state"] == "active" and sys.argv[2] in p["sources"] for p in peers) else 1)' "$3" "$4"
+}
+# wait_for SECONDS CMD...: polls every 100 ms; prints the milliseconds it took
+wait_for() {
+  local limit=$1; shift
+  local t0; t0=$(ms)
+  while [ $(( $(ms) - t0 )) -lt $((limit * 1000)) ]; do
+    if "$@"; then echo $(( $(ms) - t0 )); return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
 # can_make_namespaces: whether this machine lets us (root, iproute2, the kernel's netns).
 can_make_namespaces() {
   [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v avahi-daemon >/dev/null && command -v dnsmasq >/dev/null || return 1

@@ -365,7 +365,9 @@ public final class Discovery: Sendable {
         var accepted = 0
         var filtered = 0
         for claim in fetch.claims {
-            if await federation.peers.get(claim.nodeID) != nil {
+            // A peer already pulled from only gains the source; one known but not pulled from
+            // (pinned on first use when it called us) is dialled, so its descriptor can vouch.
+            if let known = await federation.peers.get(claim.nodeID), known.trust >= federation.settings.policy.pull || known.trust == .blocked {
                 _ = try? await federation.peers.update(claim.nodeID) { p in if !p.sources.contains("pex") { p.sources.append("pex") } }
                 continue
             }
