@@ -79,6 +79,9 @@ init_hosts() {
   done
 }
 
+# has_node H: whether host H runs thingdata (not in NO_NODE)
+has_node() { case " ${NO_NODE:-} " in *" $1 "*) return 1 ;; esac; return 0; }
+
 # start_zone: dnsmasq in host 1's namespace serves testnet.example: a PTR per host, each
 # instance with SRV and TXT id=, and the hosts' A records.
 start_zone() {
@@ -87,6 +90,7 @@ start_zone() {
     echo "port=5399"; echo "listen-address=$SUBNET.1"; echo "bind-interfaces"; echo "no-resolv"; echo "no-hosts"; echo "no-poll"
     echo "local=/testnet.example/"; echo "local-ttl=60"
     for h in $(seq 1 "$NET_HOSTS"); do
+      has_node "$h" || continue
       echo "ptr-record=_thingdata._tcp.testnet.example,host$h._thingdata._tcp.testnet.example"
       echo "srv-host=host$h._thingdata._tcp.testnet.example,host$h.testnet.example,8000,0,0"
       echo "txt-record=host$h._thingdata._tcp.testnet.example,\"id=$(id_of "$h")\",\"v=1\""
