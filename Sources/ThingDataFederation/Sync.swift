@@ -260,7 +260,7 @@ extension Federation {
                 p.state = .active
                 if batch.forged > 0 { p.trust = p.trust.penalized }
             }
-            if batch.stored > 0 || batch.rejected > 0 {
+            if batch.stored > 0 || batch.rejected > 0 || batch.duplicates > 0 {
                 await peers.log(peerID, "pull", "cursor \(page.cursor)/\(page.head): \(batch.stored) stored, \(batch.duplicates) already held, \(batch.rejected) rejected")
             }
             if batch.forged > 0 {
