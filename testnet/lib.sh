@@ -93,6 +93,7 @@ start_avahi() {
     sh -c 'mount --bind "$1/run" /run/avahi-daemon && exec avahi-daemon -f "$1/avahi-daemon.conf" --no-drop-root --no-chroot --no-rlimits --no-proc-title' _ "$d" \
     >> "$d/avahi.log" 2>&1 < /dev/null &
   echo $! > "$d/avahi.pid"
+  disown $!
 }
 
 # wait_avahi N: until host N's daemon reports AVAHI_SERVER_RUNNING (10 s at most).
@@ -127,6 +128,7 @@ start_dnsmasq() {
   local d; d=$(host_dir "$1")
   setsid ip netns exec "$PFX$1" dnsmasq --conf-file="$2" --keep-in-foreground --pid-file= > "$d/dnsmasq.log" 2>&1 < /dev/null &
   echo $! > "$d/dnsmasq.pid"
+  disown $!
 }
 
 # net_down: everything net_up and the starters made, recorded PIDs only.
@@ -164,6 +166,7 @@ start_node() {
     THINGDATA_SYNC_INTERVAL=2 THINGDATA_PEX_RANGES="$SUBNET.0/24" THINGDATA_LOG_LEVEL=info "$@" \
     "$bin" serve --host 0.0.0.0 --port 8000 --data-dir "$d" --name "$name" >> "$d.log" 2>&1 < /dev/null &
   echo $! > "$(host_dir "$h")/node-$name.pid"
+  disown $!  # not a job of the caller: no "Killed" notices, and a bare `wait` does not wait for it
   for _ in $(seq 1 100); do
     in_host "$h" curl -fs http://127.0.0.1:8000/health/ready >/dev/null 2>&1 && return 0
     sleep 0.1

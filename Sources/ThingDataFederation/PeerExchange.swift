@@ -126,26 +126,21 @@ extension Federation {
         try? await catalog.learn(rotations: d.rotations)
         let now = Timestamp.now().description
         let offered = Base64URL.encode(d.publicKey)
-        if let known = await peers.get(d.nodeID.compact) {
-            let updated = try await peers.update(known.nodeID) { p in
-                if !p.sources.contains(mechanism) { p.sources.append(mechanism) }
-                // TOFU-pinned (inbound) and never caught serving forgeries: discovery vouches as far as its trust.
-                if p.trust == .untrusted && p.rejected == 0 && p.sources.contains("inbound") { p.trust = max(p.trust, settings.discoveryTrust) }
-                if p.state == .backoff || p.state == .retired { p.baseURL = url }
-            } ?? known
-            if updated.publicKey != offered { _ = try? await recheckKey(updated, origin: url) }
-            if updated != known { requestSync(updated.nodeID) }
-            return updated
+        if let known = await peers.get(d.nodeID.compact), known.publicKey != offered {
+            // A key other than the pinned one: the rotation rules decide, as for any peer.
+            _ = try? await recheckKey(known, origin: url)
         }
-        let counted = await peers.all().filter { $0.trust > .blocked && $0.state != .retired }.count
-        guard counted < settings.maxPeers else { throw DiscoveryRefusal.peerLimit(settings.maxPeers) }
-        let record = PeerRecord(
+        if await peers.get(d.nodeID.compact) == nil {
+            let counted = await peers.all().filter { $0.trust > .blocked && $0.state != .retired }.count
+            guard counted < settings.maxPeers else { throw DiscoveryRefusal.peerLimit(settings.maxPeers) }
+        }
+        let candidate = PeerRecord(
             nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
             trust: settings.discoveryTrust, state: .probing, sources: [mechanism], firstSeen: now,
             keyHistory: [.init(at: now, key: offered, how: "pinned when found by \(mechanism)")])
-        let stored = try await peers.insertIfAbsent(record)
-        if stored == record {
-            await peers.log(record.nodeID, "discovered", "found by \(mechanism) at \(url); descriptor verified; trust \(settings.discoveryTrust.rawValue)")
+        let (stored, new) = try await peers.discovered(candidate, mechanism: mechanism, trust: settings.discoveryTrust)
+        if new {
+            await peers.log(stored.nodeID, "discovered", "found by \(mechanism) at \(url); descriptor verified; trust \(settings.discoveryTrust.rawValue)")
             logger.notice("discovery: node \(d.nodeID.short) (\(d.name)) found by \(mechanism)", metadata: ["url": .string(url)])
         }
         requestSync(stored.nodeID)

@@ -133,6 +133,22 @@ public actor PeerTable {
         return (p, false)
     }
 
+    /// A node found by discovery, its descriptor verified: a new record, or the known one with
+    /// the source added and, if it was only pinned on first use when it called us (and never
+    /// caught serving forgeries), its trust raised to `trust`. One step on the actor, so a
+    /// first-use pin racing with the dial cannot leave the peer untrusted.
+    public func discovered(_ peer: PeerRecord, mechanism: String, trust: TrustLevel) async throws -> (record: PeerRecord, new: Bool) {
+        guard var p = peers[peer.nodeID] else {
+            try await put(peer)
+            return (peer, true)
+        }
+        if !p.sources.contains(mechanism) { p.sources.append(mechanism) }
+        if p.trust == .untrusted && p.rejected == 0 && p.sources.contains("inbound") { p.trust = max(p.trust, trust) }
+        if p.state == .backoff || p.state == .retired { p.baseURL = peer.baseURL }
+        try await put(p)
+        return (p, false)
+    }
+
     /// Changes one peer and saves it; returns the new record (nil if unknown).
     @discardableResult
     public func update(_ id: String, _ change: (inout PeerRecord) -> Void) async throws -> PeerRecord? {

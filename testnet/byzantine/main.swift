@@ -1,6 +1,6 @@
 // thingdata-byzantine: a dishonest node for testnet's byzantine scenario. It speaks the
 // federation protocol well enough to be discovered and pulled from, then misbehaves:
-//   - its changes feed serves, after --bad-after seconds, a revision whose body was changed
+//   - its changes feed serves, after --bad-after seconds (or once --bad-when FILE exists), a revision whose body was changed
 //     after signing (tampered) and one signed by it in another node's name (forged);
 //   - its peer exchange answers with --records claims (half of them forged), each naming an
 //     address in --flood-prefix (no host there), to drain its peers' dial budgets.
@@ -23,6 +23,8 @@ struct Options {
     var badAfter = 8.0
     var badIDs = "/dev/null"
     var floodPrefix = "10.213.0"
+    /// Plant the bad revisions when this file appears (instead of after --bad-after).
+    var badWhen: String?
 }
 
 func parse() -> Options {
@@ -37,6 +39,7 @@ func parse() -> Options {
         case "--bad-after": o.badAfter = Double(v)!
         case "--bad-ids": o.badIDs = v
         case "--flood-prefix": o.floodPrefix = v
+        case "--bad-when": o.badWhen = v
         default: fatalError("unknown option \(a)")
         }
     }
@@ -101,7 +104,11 @@ struct Byzantine {
         let app = Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: o.port)), logger: logger)
 
         let plant = Task {
-            try await Task.sleep(for: .milliseconds(Int(o.badAfter * 1000)))
+            if let trigger = o.badWhen {
+                while !FileManager.default.fileExists(atPath: trigger) { try await Task.sleep(for: .milliseconds(200)) }
+            } else {
+                try await Task.sleep(for: .milliseconds(Int(o.badAfter * 1000)))
+            }
             let bad = badRevisions(catalog, key: key)
             _ = try await store.ingest(bad, prepared: [:])
             // "<revision id> <entity id>" per line: each bad revision creates an entity of its own.
