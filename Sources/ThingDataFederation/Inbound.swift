@@ -87,7 +87,7 @@ extension Federation {
             trust: .untrusted, state: .probing, sources: ["inbound"], firstSeen: now,
             keyHistory: [.init(at: now, key: Base64URL.encode(d.publicKey), how: "pinned on first use")])
         let stored: PeerRecord
-        do { stored = try await peers.insertIfAbsent(record) } catch { throw FederationRefusal(401, "keyid-unknown", "cannot record node \(nodeID.short)") }
+        do { stored = try await peers.insertOrMerge(record).record } catch { throw FederationRefusal(401, "keyid-unknown", "cannot record node \(nodeID.short)") }
         guard stored == record else { return stored }
         await peers.log(record.nodeID, "pinned", "key pinned on first use from \(origin); trust untrusted")
         logger.notice("federation: pinned the key of node \(nodeID.short) on first use", metadata: ["origin": .string(origin)])

@@ -138,7 +138,14 @@ extension Federation {
             nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
             trust: settings.discoveryTrust, state: .probing, sources: [mechanism], firstSeen: now,
             keyHistory: [.init(at: now, key: offered, how: "pinned when found by \(mechanism)")])
-        let (stored, new) = try await peers.discovered(candidate, mechanism: mechanism, trust: settings.discoveryTrust)
+        // A known peer gains the source; one only pinned on first use when it called us (and
+        // never caught serving forgeries) is raised to the discovery trust.
+        let trust = settings.discoveryTrust
+        let (stored, new) = try await peers.insertOrMerge(candidate) { p in
+            if !p.sources.contains(mechanism) { p.sources.append(mechanism) }
+            if p.trust == .untrusted && p.rejected == 0 && p.sources.contains("inbound") { p.trust = max(p.trust, trust) }
+            if p.state == .backoff || p.state == .retired { p.baseURL = url }
+        }
         if new {
             await peers.log(stored.nodeID, "discovered", "found by \(mechanism) at \(url); descriptor verified; trust \(settings.discoveryTrust.rawValue)")
             logger.notice("discovery: node \(d.nodeID.short) (\(d.name)) found by \(mechanism)", metadata: ["url": .string(url)])

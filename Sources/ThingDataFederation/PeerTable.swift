@@ -110,42 +110,17 @@ public actor PeerTable {
         try await store.setNodeState("peer/" + peer.nodeID, String(decoding: data, as: UTF8.self))
     }
 
-    /// Records a peer first seen now, unless it became known meanwhile (then that record wins).
-    public func insertIfAbsent(_ peer: PeerRecord) async throws -> PeerRecord {
-        if let known = peers[peer.nodeID] { return known }
-        try await put(peer)
-        return peer
-    }
-
-    /// An admin adds a peer: a new record, or the known one with the new address, the source
-    /// added and `untrusted` raised to `verified`. One step on the actor, so a first-use pin
-    /// racing with it cannot undo it.
-    public func admit(_ peer: PeerRecord, source: String) async throws -> (record: PeerRecord, new: Bool) {
+    /// Records `peer` if it is not known yet; otherwise applies `merge` to the known record and
+    /// saves it. One step on the actor, so a first-use pin, an admin's add and a discovery dial
+    /// racing for the same node cannot undo one another.
+    public func insertOrMerge(_ peer: PeerRecord, merge: (inout PeerRecord) -> Void = { _ in }) async throws -> (record: PeerRecord, new: Bool) {
         guard var p = peers[peer.nodeID] else {
             try await put(peer)
             return (peer, true)
         }
-        p.baseURL = peer.baseURL
-        p.name = peer.name
-        if !p.sources.contains(source) { p.sources.append(source) }
-        if p.trust == .untrusted { p.trust = .verified }
-        try await put(p)
-        return (p, false)
-    }
-
-    /// A node found by discovery, its descriptor verified: a new record, or the known one with
-    /// the source added and, if it was only pinned on first use when it called us (and never
-    /// caught serving forgeries), its trust raised to `trust`. One step on the actor, so a
-    /// first-use pin racing with the dial cannot leave the peer untrusted.
-    public func discovered(_ peer: PeerRecord, mechanism: String, trust: TrustLevel) async throws -> (record: PeerRecord, new: Bool) {
-        guard var p = peers[peer.nodeID] else {
-            try await put(peer)
-            return (peer, true)
-        }
-        if !p.sources.contains(mechanism) { p.sources.append(mechanism) }
-        if p.trust == .untrusted && p.rejected == 0 && p.sources.contains("inbound") { p.trust = max(p.trust, trust) }
-        if p.state == .backoff || p.state == .retired { p.baseURL = peer.baseURL }
-        try await put(p)
+        let before = p
+        merge(&p)
+        if p != before { try await put(p) }
         return (p, false)
     }
 

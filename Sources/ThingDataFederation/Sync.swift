@@ -376,7 +376,9 @@ extension Federation {
             // Best first (trusted, reliable, near), so that with few pull slots they go first.
             let candidates = await peers.all()
                 .filter { $0.trust >= settings.policy.pull && $0.state != .keyChanged }
-                .sorted { PeerScore.score(trust: $0.trust, state: $0.state, rttMilliseconds: $0.rttMilliseconds) > PeerScore.score(trust: $1.trust, state: $1.state, rttMilliseconds: $1.rttMilliseconds) }
+                .map { (peer: $0, score: PeerScore.score(trust: $0.trust, state: $0.state, rttMilliseconds: $0.rttMilliseconds)) }
+                .sorted { $0.score > $1.score }
+                .map(\.peer)
             var next = now + settings.pollInterval
             var due: [String] = []
             schedules.withLock { s in
@@ -426,7 +428,13 @@ extension Federation {
         let candidate = PeerRecord(
             nodeID: d.nodeID.compact, name: d.name, baseURL: url, publicKey: offered, genesisKey: Base64URL.encode(d.genesisPublicKey),
             trust: .verified, state: .probing, sources: [source], firstSeen: now, keyHistory: [.init(at: now, key: offered, how: "pinned when added by an admin")])
-        var (record, new) = try await peers.admit(candidate, source: source)
+        // A known peer takes the new address, the source, and `untrusted` raised to `verified`.
+        var (record, new) = try await peers.insertOrMerge(candidate) { p in
+            p.baseURL = candidate.baseURL
+            p.name = candidate.name
+            if !p.sources.contains(source) { p.sources.append(source) }
+            if p.trust == .untrusted { p.trust = .verified }
+        }
         if !new && offered != record.publicKey { record = try await recheckKey(record, origin: url) }
         await peers.log(record.nodeID, "admin", "peers add \(url)" + (new ? ": descriptor verified, trust verified" : ""))
         logger.notice("federation: peer \(d.nodeID.short) (\(d.name)) added", metadata: ["url": .string(url)])
