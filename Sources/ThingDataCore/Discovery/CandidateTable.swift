@@ -50,6 +50,12 @@ public struct CandidateTable: Sendable, Equatable {
             case firstHeard = "first_heard", lastHeard = "last_heard", lastError = "last_error"
         }
 
+        /// Changes the state; the move must be one `PeerState` documents as legal.
+        mutating func move(to next: PeerState) {
+            assert(state.mayBecome(next), "\(state.rawValue) → \(next.rawValue) is not a legal transition")
+            state = next
+        }
+
         /// Heard only through peer exchange.
         public var hearsayOnly: Bool { suppliers.allSatisfy(CandidateTable.isHearsay) }
         /// The supplier a dial is charged to.
@@ -90,7 +96,7 @@ public struct CandidateTable: Sendable, Equatable {
             if c.expectedNodeID == nil { c.expectedNodeID = expected }
             c.lastHeard = now
             if c.state == .retired && c.due <= now {
-                c.state = .candidate
+                c.move(to: .candidate)
                 c.failures = 0
                 c.due = now
             }
@@ -136,7 +142,7 @@ public struct CandidateTable: Sendable, Equatable {
             let supplier = c.chargedSupplier
             if c.hearsayOnly && dials.filter({ $0.supplier == supplier }).count >= limits.perSupplier { continue }
             dials.append(Dial(at: now, supplier: supplier))
-            entries[c.url]?.state = .probing
+            entries[c.url]?.move(to: .probing)
             actions.append(.dial(url: c.url, expected: c.expectedNodeID))
         }
         return actions
@@ -148,14 +154,14 @@ public struct CandidateTable: Sendable, Equatable {
     public mutating func dialed(url: String, nodeID: String, now: Int64) -> Bool {
         guard var c = entries[url] else { return false }
         if let expected = c.expectedNodeID, expected != nodeID {
-            c.state = .retired
+            c.move(to: .retired)
             c.nodeID = nodeID
             c.due = now + limits.retiredFor
             c.lastError = "answered as node \(nodeID.prefix(6)), not the pinned \(expected.prefix(6))"
             entries[url] = c
             return false
         }
-        c.state = .active
+        c.move(to: .active)
         c.nodeID = nodeID
         c.failures = 0
         c.lastError = nil
@@ -169,10 +175,10 @@ public struct CandidateTable: Sendable, Equatable {
         c.failures += 1
         c.lastError = error
         if c.failures >= limits.maxFailures {
-            c.state = .retired
+            c.move(to: .retired)
             c.due = now + limits.retiredFor
         } else {
-            c.state = .backoff
+            c.move(to: .backoff)
             c.due = now + min(limits.retryCap, limits.retryBase << Int64(min(c.failures - 1, 30)))
         }
         entries[url] = c
@@ -182,7 +188,7 @@ public struct CandidateTable: Sendable, Equatable {
     /// forgot the node it belongs to).
     public mutating func retire(url: String, reason: String, now: Int64) {
         guard var c = entries[url] else { return }
-        c.state = .retired
+        c.move(to: .retired)
         c.due = now + limits.retiredFor
         c.lastError = reason
         entries[url] = c
@@ -191,7 +197,7 @@ public struct CandidateTable: Sendable, Equatable {
     /// Puts a proven address back in line (its peer was forgotten, or fell out of the table).
     public mutating func reopen(nodeID: String, now: Int64) {
         for (url, c) in entries where c.nodeID == nodeID {
-            entries[url]?.state = .candidate
+            entries[url]?.move(to: .candidate)
             entries[url]?.due = now
         }
     }
@@ -199,7 +205,7 @@ public struct CandidateTable: Sendable, Equatable {
     /// Restores saved entries (a restart): what was being dialled is dialled again.
     public mutating func restore(_ saved: [Candidate]) {
         for var c in saved.prefix(limits.maxCandidates) {
-            if c.state == .probing { c.state = .candidate }
+            if c.state == .probing { c.move(to: .candidate) }
             entries[c.url] = c
         }
     }

@@ -49,6 +49,8 @@ public struct TrustPolicy: Sendable, Equatable {
 /// - `retired` → `candidate`: a source announces the address again after the retirement
 ///   period. Retired entries are kept so that hearsay cannot make the node dial them again
 ///   at once.
+/// - `active` → `candidate`: an admin forgot the node a proven address belongs to, and a
+///   source names the address again; `probing` → `candidate`: a restart interrupted the dial.
 /// - Any verified peer → `key-changed`: its descriptor shows a key no rotation statement
 ///   from the pinned key introduces; it stays there until an admin decides (→ `probing`).
 public enum PeerState: String, Sendable, Codable, CaseIterable {
@@ -77,8 +79,8 @@ public enum PeerState: String, Sendable, Codable, CaseIterable {
         if next == self || next == .keyChanged { return true }
         switch (self, next) {
         case (.candidate, .probing), (.candidate, .retired): return true
-        case (.probing, .active), (.probing, .backoff), (.probing, .retired): return true
-        case (.active, .backoff), (.active, .retired): return true
+        case (.probing, .active), (.probing, .backoff), (.probing, .retired), (.probing, .candidate): return true
+        case (.active, .backoff), (.active, .retired), (.active, .candidate): return true
         case (.backoff, .active), (.backoff, .probing), (.backoff, .retired): return true
         case (.retired, .candidate), (.keyChanged, .probing): return true
         default: return false
