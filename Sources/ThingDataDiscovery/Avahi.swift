@@ -32,19 +32,17 @@ final class AvahiSession: @unchecked Sendable {
     private var serviceName: String
     private let port: UInt16
     private let txt: [String]
-    private let publish: Bool
     private let events: AsyncStream<MDNSEvent>.Continuation
     private var renames = 0
     private(set) var lost = false
     static let maxRenames = 12
 
-    init?(name: String, port: Int, txt: [String], publish: Bool, events: AsyncStream<MDNSEvent>.Continuation) {
+    init?(name: String, port: Int, txt: [String], events: AsyncStream<MDNSEvent>.Continuation) {
         guard let poll = avahi_threaded_poll_new() else { return nil }
         self.poll = poll
         self.serviceName = String(name.utf8.prefix(63)) ?? "thingdata"
         self.port = UInt16(clamping: port)
         self.txt = txt
-        self.publish = publish
         self.events = events
     }
 
@@ -97,7 +95,7 @@ final class AvahiSession: @unchecked Sendable {
         switch state {
         case AVAHI_CLIENT_S_RUNNING:
             events.yield(.daemon(state: "running", detail: String(cString: avahi_client_get_version_string(c))))
-            if publish { register(c) }
+            register(c)
             if browser == nil { browse(c) }
         case AVAHI_CLIENT_S_REGISTERING, AVAHI_CLIENT_S_COLLISION:
             // The host name is being (re)registered: our records must wait for S_RUNNING.
@@ -236,13 +234,12 @@ struct MDNSRunner: Sendable {
     var name: String
     var port: Int
     var txt: [String]
-    var publish = true
     var logger: Logger
 
     func run(_ events: AsyncStream<MDNSEvent>.Continuation) async {
         var backoff: Duration = .seconds(2)
         while !Task.isCancelled {
-            guard let session = AvahiSession(name: name, port: port, txt: txt, publish: publish, events: events) else { return }
+            guard let session = AvahiSession(name: name, port: port, txt: txt, events: events) else { return }
             if let failure = session.start() {
                 // No bus or no daemon: the owner warns once; retry with backoff.
                 events.yield(.daemon(state: "unavailable", detail: "\(failure); retrying in \(backoff)"))
