@@ -131,25 +131,24 @@ start_dnsmasq() {
   disown $!
 }
 
+# signal_host N SIGNAL: every process recorded for host N (nodes, the dishonest node, avahi,
+# dnsmasq, D-Bus), each only while it still runs the program recorded.
+signal_host() {
+  local d f; d=$(host_dir "$1")
+  for f in "$d"/node*.pid; do [ -e "$f" ] && stop_pid "$f" thingdata "$2"; done
+  stop_pid "$d/byzantine.pid" thingdata-byzan "$2"
+  stop_pid "$d/avahi.pid" avahi-daemon "$2"
+  stop_pid "$d/dnsmasq.pid" dnsmasq "$2"
+  stop_pid "$d/dbus.pid" dbus-daemon "$2"
+}
+
 # net_down: everything net_up and the starters made, recorded PIDs only.
 net_down() {
-  local i d
-  for i in $(seq 1 "$NET_HOSTS"); do
-    d=$(host_dir "$i")
-    for f in "$d"/node*.pid; do [ -e "$f" ] && stop_pid "$f" thingdata TERM; done
-    stop_pid "$d/byzantine.pid" thingdata-byzan TERM
-    stop_pid "$d/avahi.pid" avahi-daemon TERM
-    stop_pid "$d/dnsmasq.pid" dnsmasq TERM
-    stop_pid "$d/dbus.pid" dbus-daemon TERM
-  done
+  local i
+  for i in $(seq 1 "$NET_HOSTS"); do signal_host "$i" TERM; done
   sleep 0.5
   for i in $(seq 1 "$NET_HOSTS"); do
-    d=$(host_dir "$i")
-    for f in "$d"/node*.pid; do [ -e "$f" ] && stop_pid "$f" thingdata KILL; done
-    stop_pid "$d/byzantine.pid" thingdata-byzan KILL
-    stop_pid "$d/avahi.pid" avahi-daemon KILL
-    stop_pid "$d/dnsmasq.pid" dnsmasq KILL
-    stop_pid "$d/dbus.pid" dbus-daemon KILL
+    signal_host "$i" KILL
     ip netns del "$PFX$i" 2>/dev/null
   done
   ip netns del "${PFX}br" 2>/dev/null
