@@ -145,13 +145,13 @@ public final class Discovery: Sendable {
     func dial(url: String, expected: String?, mechanism: String) async {
         do {
             let peer = try await federation.admitDiscovered(url: url, expected: expected, mechanism: mechanism)
-            table.withLock { $0.dialed(url: url, nodeID: peer.nodeID, now: Self.now()) }
+            _ = table.withLock { $0.dialed(url: url, nodeID: peer.nodeID, now: Self.now()) }
         } catch let refusal as DiscoveryRefusal {
             let now = Self.now()
             table.withLock { t in
                 switch refusal {
                 case .unreachable(let why): t.dialFailed(url: url, error: why, now: now)
-                case .wrongNode(let id): t.dialed(url: url, nodeID: id, now: now)
+                case .wrongNode(let id): _ = t.dialed(url: url, nodeID: id, now: now)
                 default: t.retire(url: url, reason: refusal.description, now: now)
                 }
             }
