@@ -1,6 +1,7 @@
 public import ThingDataCore
 public import ThingDataSigning
 import Foundation
+import Synchronization
 
 extension Catalog {
     /// The catalog of a node: its key signs, its data's actor id (made on first use) counts.
@@ -259,6 +260,24 @@ extension Catalog {
         }
     }
 
+    /// Stores chunks of checked revisions (`checked` as above) as `next` gives them, in one
+    /// transaction: all or nothing.
+    public func ingest(streaming next: @escaping @Sendable () async throws -> IngestChunk?) async throws -> IngestSummary {
+        let latest = Mutex<HLC?>(nil)
+        do {
+            let summary = try await store.ingest(streaming: {
+                let chunk = try await next()
+                if let newest = chunk?.revisions.map(\.revision.hlc).max() { latest.withLock { $0 = max($0 ?? newest, newest) } }
+                return chunk
+            })
+            if let newest = latest.withLock({ $0 }) { signer.observe(newest) }
+            if summary.stored > 0 { commits.notify() }
+            return summary
+        } catch StoreError.rejected(let why) {
+            throw IngestError(index: nil, revision: nil, error: why)
+        }
+    }
+
     /// Every signature and body, in parallel chunks on every core; the first failure (lowest
     /// index) is reported.
     /// Returns the entity each live revision describes (its view when it ends a linear history).
@@ -275,11 +294,15 @@ extension Catalog {
         return try checkedEntity(s.revision)
     }
 
-    /// `transform` over `items` in order, in chunks spread over the cores.
-    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
-        let chunk = max(256, items.count / (ProcessInfo.processInfo.activeProcessorCount * 2) + 1)
+    /// `transform` over `items` in order, in chunks spread over `cores` cores (all by default).
+    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], cores: Int? = nil,
+        _ transform: @escaping @Sendable (T) throws(RevisionError) -> R
+    ) async throws -> [R] {
+        let cores = max(1, cores ?? ProcessInfo.processInfo.activeProcessorCount)
+        let chunk = max(256, items.count / (cores * 2) + 1)
         let parts = await withTaskGroup(of: (Int, Result<[R], IngestError>).self) { group in
-            for start in stride(from: 0, to: items.count, by: chunk) {
+            var starts = stride(from: 0, to: items.count, by: chunk).makeIterator()
+            func add(_ start: Int) {
                 let slice = items[start..<min(start + chunk, items.count)]
                 group.addTask {
                     var out: [R] = []
@@ -290,8 +313,13 @@ extension Catalog {
                     return (start, .success(out))
                 }
             }
+            // At most `cores` parts at a time.
+            for _ in 0..<cores { if let start = starts.next() { add(start) } }
             var all: [(Int, Result<[R], IngestError>)] = []
-            for await part in group { all.append(part) }
+            for await part in group {
+                all.append(part)
+                if let start = starts.next() { add(start) }
+            }
             return all.sorted { $0.0 < $1.0 }
         }
         var out: [R] = []

@@ -53,6 +53,10 @@ public protocol ContentStore: Sendable {
     /// revisions already held are skipped.
     /// `prepared`: entities already made from revision bodies (by id), reused as views.
     func ingest(_ revisions: [SignedRevision], prepared: [RevisionID: Entity]) async throws -> IngestSummary
+    /// `ingest` of the chunks `next` gives until it gives nil, all in one transaction: a
+    /// throwing `next` or a refused chunk leaves nothing stored. Stores may apply each chunk
+    /// as it comes, so making the next chunk overlaps storing this one.
+    func ingest(streaming next: @escaping @Sendable () async throws -> IngestChunk?) async throws -> IngestSummary
     /// Entities without any revision (written before revisions existed), in store order.
     func unversioned(limit: Int) async throws -> [Entity]
     /// Small durable settings of the node's data (its actor id).
@@ -68,6 +72,18 @@ public protocol ContentStore: Sendable {
 }
 
 extension ContentStore {
+    /// Gathers every chunk, then ingests them as one batch (stores that cannot hold a
+    /// transaction open across chunks; the in-memory store).
+    public func ingest(streaming next: @escaping @Sendable () async throws -> IngestChunk?) async throws -> IngestSummary {
+        var revisions: [SignedRevision] = []
+        var prepared: [RevisionID: Entity] = [:]
+        while let chunk = try await next() {
+            revisions += chunk.revisions
+            prepared.merge(chunk.prepared) { a, _ in a }
+        }
+        return try await ingest(revisions, prepared: prepared)
+    }
+
     /// Ranked search: the newest `rankWindow` matches ranked first, then older matches ranked
     /// (see `SearchQuery`); the same ranking on every store.
     public func search(_ q: SearchQuery) async throws -> [SearchHit] {

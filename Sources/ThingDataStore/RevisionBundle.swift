@@ -1,5 +1,7 @@
 public import ThingDataCore
 public import ThingDataSigning
+import Synchronization
+import Foundation
 
 /// A signed bundle of revisions, one JSON document per line (see `Protocol/bundles.md`):
 ///
@@ -96,10 +98,31 @@ public enum RevisionBundle {
         var prepared: [RevisionID: Entity]
     }
 
+    /// A bundle whose container checked out (header, manifest signature, counts, checksums);
+    /// its revisions are still to be checked, a chunk at a time (`verify`).
+    public struct Opened: Sendable {
+        public var nodeID: NodeID
+        public var rotations: [KeyRotation]
+        let keys: KeyBook
+        /// Each revision line, without its newline.
+        let lines: [[UInt8]]
+        public var count: Int { lines.count }
+    }
+
     /// Reads and checks a whole bundle before anything is written: header, every line's
     /// structure, the manifest's signature, counts and checksums, and every revision's
     /// signature. Throws `RevisionError` (`badBundle` for the container) naming the line.
     public static func read(_ bytes: [UInt8], progress: (Int, Int) -> Void = { _, _ in }) async throws -> Verified {
+        let opened = try open(bytes)
+        progress(0, opened.count)
+        let chunk = try await verify(opened, 0..<opened.count)
+        progress(opened.count, opened.count)
+        return Verified(nodeID: opened.nodeID, revisions: chunk.revisions, rotations: opened.rotations, prepared: chunk.prepared)
+    }
+
+    /// Checks the container: header, manifest signature, counts and checksums. The revisions
+    /// themselves are checked by `verify`.
+    public static func open(_ bytes: [UInt8]) throws(RevisionError) -> Opened {
         func bad(_ why: String) -> RevisionError { RevisionError(.badBundle, why) }
         var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
         guard lines.last?.isEmpty == true else { throw bad("the bundle does not end with a newline: it was cut off") }
@@ -139,23 +162,24 @@ public enum RevisionBundle {
             raw.append(l)
         }
         guard manifest["revisions_sha256"]?.stringValue == hash.finalizeHex() else { throw bad("the revisions' checksum does not match the manifest") }
-        progress(0, body.count)
-        // Decoding, signatures and bodies on every core.
-        let keys = book
-        let revisions: [SignedRevision]
-        var prepared: [RevisionID: Entity] = [:]
+        return Opened(nodeID: nodeID, rotations: rotations, keys: book, lines: raw)
+    }
+
+    /// Decodes and checks the revisions on lines `range` (0 is the first revision) on every
+    /// core: structure, author key, signature and body. Errors name the bundle's line.
+    public static func verify(_ bundle: Opened, _ range: Range<Int>, cores: Int? = nil) async throws -> IngestChunk {
+        let keys = bundle.keys
         do {
-            let checked = try await Catalog.parallelMap(raw) { l throws(RevisionError) in
+            let checked = try await Catalog.parallelMap(Array(bundle.lines[range]), cores: cores) { l throws(RevisionError) in
                 let s = try SignedRevision.decode(l)
                 return (s, try Catalog.check(s, keys: keys))
             }
-            revisions = checked.map(\.0)
+            var prepared: [RevisionID: Entity] = [:]
             for (s, e) in checked { if let e { prepared[s.id] = e } }
+            return IngestChunk(revisions: checked.map(\.0), prepared: prepared)
         } catch let error as IngestError {
-            throw RevisionError(error.error.code, "line \((error.index ?? 0) + 2): \(error.error.reason)")
+            throw RevisionError(error.error.code, "line \(range.lowerBound + (error.index ?? 0) + 2): \(error.error.reason)")
         }
-        progress(body.count, body.count)
-        return Verified(nodeID: nodeID, revisions: revisions, rotations: rotations, prepared: prepared)
     }
 }
 
@@ -165,5 +189,64 @@ extension Catalog {
         try await learn(rotations: bundle.rotations)
         // One transaction, so a failure leaves nothing; re-imports only count duplicates.
         return try await ingest(bundle.revisions, checked: true, prepared: bundle.prepared)
+    }
+
+    /// Imports an opened bundle, checking its revisions a chunk at a time while the chunk
+    /// before is stored, inside one transaction: all or nothing, as `importBundle` of a
+    /// verified bundle, but checking and storing overlap. A bad revision anywhere rolls back
+    /// everything (`RevisionError` naming its line). `progress(done, total)` follows storing.
+    public func importBundle(_ bundle: RevisionBundle.Opened, chunkSize: Int = 4096, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> IngestSummary {
+        try await learn(rotations: bundle.rotations)
+        // Checking leaves one core to the store's writer (storing is the slower half).
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        let chunks = ChunkPipeline(count: bundle.count, size: chunkSize, progress: progress) { range in try await RevisionBundle.verify(bundle, range, cores: cores) }
+        defer { chunks.cancel() }
+        return try await ingest(streaming: chunks.next)
+    }
+}
+
+/// Makes chunks one ahead of their consumer: while chunk k is stored, chunk k + 1 is made
+/// (checked) on the other cores.
+final class ChunkPipeline: Sendable {
+    private struct State {
+        var start = 0
+        /// Revisions handed out before the current call: stored once the consumer asks again.
+        var handed = 0
+        var pending: (task: Task<IngestChunk, any Error>, end: Int)?
+    }
+    private let count: Int
+    private let size: Int
+    private let make: @Sendable (Range<Int>) async throws -> IngestChunk
+    private let progress: @Sendable (Int, Int) -> Void
+    private let state = Mutex(State())
+
+    init(count: Int, size: Int, progress: @escaping @Sendable (Int, Int) -> Void, make: @escaping @Sendable (Range<Int>) async throws -> IngestChunk) {
+        self.count = count
+        self.size = max(1, size)
+        self.make = make
+        self.progress = progress
+    }
+
+    /// The next chunk, or nil after the last; starts making the one after it.
+    @Sendable func next() async throws -> IngestChunk? {
+        let (task, done): (Task<IngestChunk, any Error>?, Int) = state.withLock { s in
+            let done = s.handed
+            let current = s.pending ?? launch(&s)
+            s.pending = launch(&s)
+            if let current { s.handed = current.end }
+            return (current?.task, done)
+        }
+        progress(done, count)
+        return try await task?.value
+    }
+
+    func cancel() { state.withLock { $0.pending?.task.cancel() } }
+
+    private func launch(_ s: inout State) -> (task: Task<IngestChunk, any Error>, end: Int)? {
+        guard s.start < count else { return nil }
+        let range = s.start..<min(s.start + size, count)
+        s.start = range.upperBound
+        let make = self.make
+        return (Task { try await make(range) }, range.upperBound)
     }
 }

@@ -70,6 +70,17 @@ public struct IngestSummary: Sendable, Equatable {
     public init() {}
 }
 
+/// Revisions from elsewhere, checked, with the entities their bodies describe (by revision
+/// id): one step of a streamed ingest.
+public struct IngestChunk: Sendable {
+    public var revisions: [SignedRevision]
+    public var prepared: [RevisionID: Entity]
+    public init(revisions: [SignedRevision], prepared: [RevisionID: Entity] = [:]) {
+        self.revisions = revisions
+        self.prepared = prepared
+    }
+}
+
 /// What the shared ingest needs from a store, inside one transaction. Batched, so a large
 /// import costs a few statements per hundred revisions, not several per revision.
 protocol RevisionLedger {
@@ -86,7 +97,30 @@ protocol RevisionLedger {
 enum Ingest {
     /// Checks a batch against the store and applies it (see `ContentStore.ingest`).
     static func apply(_ batch: [SignedRevision], prepared: [RevisionID: Entity] = [:], ledger: some RevisionLedger, now: Timestamp) async throws -> IngestSummary {
-        var summary = IngestSummary()
+        var tally = Tally()
+        try await apply(batch, prepared: prepared, ledger: ledger, now: now, into: &tally)
+        return tally.summary
+    }
+
+    /// Counts over several batches applied in one transaction: an entity touched by two
+    /// batches counts once, with its last state.
+    struct Tally {
+        var stored = 0
+        var duplicates = 0
+        var entities = Set<String>()
+        var conflicted = Set<String>()
+        var summary: IngestSummary {
+            var s = IngestSummary()
+            s.stored = stored
+            s.duplicates = duplicates
+            s.entities = entities.count
+            s.conflicts = conflicted.count
+            return s
+        }
+    }
+
+    /// Applies one batch inside a transaction, adding to `tally`.
+    static func apply(_ batch: [SignedRevision], prepared: [RevisionID: Entity], ledger: some RevisionLedger, now: Timestamp, into summary: inout Tally) async throws {
         var fresh: [SignedRevision] = []
         var seen = Set<RevisionID>()
         let known = try await ledger.known(batch.map(\.id))
@@ -94,7 +128,7 @@ enum Ingest {
             if known.contains(r.id) { summary.duplicates += 1 } else { fresh.append(r) }
         }
         summary.duplicates += batch.count - seen.count
-        guard !fresh.isEmpty else { return summary }
+        guard !fresh.isEmpty else { return }
         // Parents must be held or come in this batch.
         let batchByID = Dictionary(fresh.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let parentIDs = Set(fresh.flatMap(\.revision.parents)).subtracting(batchByID.keys)
@@ -151,13 +185,12 @@ enum Ingest {
             }
             newHeads.append(state)
             if let view { upserts.append(entity ?? Materialize.entity(kind, id: entityID, view: view)) } else { deletes.append(entityID) }
-            summary.entities += 1
-            if state.conflict != nil { summary.conflicts += 1 }
+            summary.entities.insert(entityID)
+            if state.conflict != nil { summary.conflicted.insert(entityID) } else { summary.conflicted.remove(entityID) }
         }
         try await ledger.setHeads(newHeads)
         try await ledger.materialize(upserts, deleting: deletes)
-        summary.stored = fresh.count
-        return summary
+        summary.stored += fresh.count
     }
 
     static func checkVector(_ r: SignedRevision, parents: [VersionVector]) throws {

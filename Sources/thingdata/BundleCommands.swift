@@ -7,7 +7,7 @@ import ThingDataSigning
 import ThingDataStore
 
 /// A progress bar on standard error, drawn only on a terminal.
-struct ProgressBar {
+struct ProgressBar: Sendable {
     let enabled: Bool
     let label: String
     init(label: String, quiet: Bool) {
@@ -136,21 +136,11 @@ struct ExportCommand: AsyncParsableCommand {
     }
 }
 
-/// Reads and verifies a bundle file, with progress.
-func readBundle(_ file: String, quiet: Bool) async throws -> RevisionBundle.Verified {
+/// Reads a bundle file and checks its container (header, manifest signature, checksums);
+/// its revisions are checked while they are imported.
+func openBundle(_ file: String) throws -> RevisionBundle.Opened {
     guard let data = FileManager.default.contents(atPath: file) else { try CommandFailure.exit("cannot read \(file)", status: 66) }
-    let bar = ProgressBar(label: "Verifying", quiet: quiet)
-    do {
-        let bundle = try await RevisionBundle.read(Array(data)) { bar.update($0, $1) }
-        bar.finish()
-        return bundle
-    } catch let error as RevisionError {
-        bar.finish()
-        try refuse(file, error.reason)
-    } catch let error as IngestError {
-        bar.finish()
-        try refuse(file, "\(error)")
-    }
+    do { return try RevisionBundle.open(Array(data)) } catch { try refuse(file, error.reason) }
 }
 
 /// Stops a command over a bundle that failed a check.
@@ -158,14 +148,23 @@ func refuse(_ file: String, _ why: String) throws -> Never {
     try CommandFailure.exit("\(file) was refused, nothing was written: \(why)", status: 65)
 }
 
-/// Imports a checked bundle, or stops with the reason (exit 65).
-func importOrRefuse(_ bundle: RevisionBundle.Verified, from file: String, into catalog: Catalog) async throws -> IngestSummary {
-    do { return try await catalog.importBundle(bundle) } catch let error as IngestError { try refuse(file, "\(error)") }
+/// Imports a bundle, checking every revision while the ones before it are stored, all in one
+/// transaction, with progress; or stops with the reason (exit 65), having written nothing.
+func importOrRefuse(_ bundle: RevisionBundle.Opened, from file: String, into catalog: Catalog, quiet: Bool) async throws -> IngestSummary {
+    let bar = ProgressBar(label: "Importing", quiet: quiet)
+    defer { bar.finish() }
+    do {
+        return try await catalog.importBundle(bundle) { bar.update($0, $1) }
+    } catch let error as IngestError {
+        try refuse(file, "\(error)")
+    } catch let error as RevisionError {
+        try refuse(file, error.reason)
+    }
 }
 
-func ingestSummaryJSON(_ s: IngestSummary, file: String, bundle: RevisionBundle.Verified) -> JSONValue {
+func ingestSummaryJSON(_ s: IngestSummary, file: String, bundle: RevisionBundle.Opened) -> JSONValue {
     [
-        "file": .string(file), "node_id": .string(bundle.nodeID.longForm), "revisions": .int(Int64(bundle.revisions.count)),
+        "file": .string(file), "node_id": .string(bundle.nodeID.longForm), "revisions": .int(Int64(bundle.count)),
         "stored": .int(Int64(s.stored)), "duplicates": .int(Int64(s.duplicates)), "entities": .int(Int64(s.entities)), "conflicts": .int(Int64(s.conflicts)),
     ]
 }
@@ -173,16 +172,16 @@ func ingestSummaryJSON(_ s: IngestSummary, file: String, bundle: RevisionBundle.
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a signed bundle: every signature and checksum is checked before anything is written; all or nothing; re-importing changes nothing.")
+        abstract: "Import a signed bundle: every signature and checksum is checked, and nothing is kept unless all pass (one transaction); re-importing changes nothing.")
 
     @OptionGroup var options: NodeOptions
     @Argument(help: "The bundle file.") var file: String
     @Flag(help: "Print a JSON summary instead of progress.") var json = false
 
     func run() async throws {
-        let bundle = try await readBundle(file, quiet: json)
-        let file = self.file
-        let summary = try await withCatalog(options) { catalog in try await importOrRefuse(bundle, from: file, into: catalog) }
+        let bundle = try openBundle(file)
+        let (file, json) = (self.file, self.json)
+        let summary = try await withCatalog(options) { catalog in try await importOrRefuse(bundle, from: file, into: catalog, quiet: json) }
         if json {
             print(JSONSerializer.string(ingestSummaryJSON(summary, file: file, bundle: bundle)))
         } else {
@@ -202,14 +201,14 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Print a JSON summary instead of progress.") var json = false
 
     func run() async throws {
-        let bundle = try await readBundle(file, quiet: json)
-        let file = self.file
+        let bundle = try openBundle(file)
+        let (file, json) = (self.file, self.json)
         let (summary, actor) = try await withCatalog(options) { catalog in
             let entities = try await EntityKind.allCases.asyncReduce(0) { $0 + (try await catalog.store.count($1)) }
             if try await catalog.store.revisionCount() > 0 || entities > 0 {
                 try CommandFailure.exit("restore needs an empty data directory and database; this one holds data (use import to add a bundle to it)", status: 73)
             }
-            let summary = try await importOrRefuse(bundle, from: file, into: catalog)
+            let summary = try await importOrRefuse(bundle, from: file, into: catalog, quiet: json)
             try await catalog.store.setNodeState("restored_from", "\(bundle.nodeID.compact) \(Timestamp.now())")
             return (summary, catalog.signer.actor)
         }

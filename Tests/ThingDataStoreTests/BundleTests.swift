@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ThingDataCore
 import ThingDataSigning
@@ -85,6 +86,54 @@ import ThingDataSigning
                 await #expect(throws: RevisionError.self, "\(name)") { try await target.importBundle(try await RevisionBundle.read(bytes)) }
             }
             #expect(try await target.store.revisionCount() == 0)
+        }
+    }
+
+    /// A bundle whose container is signed by `key` over `revisions` as given (a misbehaving
+    /// exporter: the checksums match, the revisions need not).
+    static func signedBundle(header: [UInt8], revisions: [[UInt8]], key: NodeKey) -> [UInt8] {
+        var hash = ContentHash.Stream()
+        for r in revisions { hash.update(r + [0x0A]) }
+        var manifest: JSONObject = [
+            "type": "thingdata.bundle-manifest", "node_id": .string(key.nodeID.compact), "public_key": .string(Base64URL.encode(key.publicKey)),
+            "revisions": .int(Int64(revisions.count)), "header_sha256": .string(ContentHash.sha256Hex(header + [0x0A])), "revisions_sha256": .string(hash.finalizeHex()),
+        ]
+        manifest["signature"] = .string(Base64URL.encode(key.sign(CanonicalJSON.encode(.object(manifest)))))
+        return ([header] + revisions + [CanonicalJSON.encode(.object(manifest))]).flatMap { $0 + [0x0A] }
+    }
+
+    /// The streamed import checks a chunk while the one before is stored, in one transaction:
+    /// it counts as the whole-bundle import does, and a bad revision in a later chunk leaves
+    /// nothing of the earlier chunks behind.
+    @Test(arguments: Backend.available)
+    func aStreamedImportIsAllOrNothingAcrossChunks(_ backend: Backend) async throws {
+        let source = try await Catalog.open(store: MemoryContentStore(), key: .generate())
+        let thingID = try await Self.seed(source)
+        for i in 0..<3 { try await source.apply(Operation(.patch, .thing, id: thingID, body: ["tags": .array([.string("t\(i)")])])) }
+        let bundle = try await Self.export(source)
+        let whole = try await Catalog.open(store: MemoryContentStore(), key: .generate()).importBundle(try await RevisionBundle.read(bundle))
+        #expect(whole.stored == 6 && whole.entities == 2)
+        try await backend.withCatalog { target in
+            let seen = Mutex<[Int]>([])
+            let summary = try await target.importBundle(try RevisionBundle.open(bundle), chunkSize: 2) { done, total in
+                #expect(total == 6)
+                seen.withLock { $0.append(done) }
+            }
+            #expect(summary == whole)  // the thing's five revisions span three chunks and count once
+            #expect(seen.withLock { $0 } == [0, 2, 4, 6])
+            #expect(try await target.store.entity(.thing, id: thingID) == (try await source.store.entity(.thing, id: thingID)))
+        }
+        // The last revision tampered with (its signature no longer matches), the container re-signed.
+        let lines = bundle.split(separator: 0x0A).map(Array.init)
+        var last = lines[lines.count - 2]
+        let at = try #require(String(decoding: last, as: UTF8.self).range(of: "\"t2\"")).lowerBound.utf16Offset(in: String(decoding: last, as: UTF8.self))
+        last[at + 1] = UInt8(ascii: "x")
+        let forged = Self.signedBundle(header: lines[0], revisions: Array(lines[1..<(lines.count - 2)]) + [last], key: source.signer.key)
+        try await backend.withCatalog { target in
+            let opened = try RevisionBundle.open(forged)
+            await #expect { try await target.importBundle(opened, chunkSize: 2) } throws: { ($0 as? RevisionError)?.reason.hasPrefix("line 7:") == true }
+            #expect(try await target.store.revisionCount() == 0)
+            #expect(try await target.store.entity(.thing, id: thingID) == nil)
         }
     }
 

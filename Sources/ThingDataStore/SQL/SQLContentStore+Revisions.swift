@@ -67,6 +67,19 @@ extension SQLContentStore {
         }
     }
 
+    func ingest(streaming next: @escaping @Sendable () async throws -> IngestChunk?) async throws -> IngestSummary {
+        let flavor = self.flavor
+        return try await sessions.transaction { db in
+            let ledger = SQLLedger(db: db, flavor: flavor)
+            var tally = Ingest.Tally()
+            let now = Timestamp.now()
+            while let chunk = try await next() {
+                try await Ingest.apply(chunk.revisions, prepared: chunk.prepared, ledger: ledger, now: now, into: &tally)
+            }
+            return tally.summary
+        }
+    }
+
     func unversioned(limit: Int) async throws -> [Entity] {
         try await fetch(select() + " WHERE NOT EXISTS (SELECT 1 FROM entity_heads h WHERE h.entity_id = e.id) ORDER BY seq LIMIT \(literal: limit)").map(\.entity)
     }
