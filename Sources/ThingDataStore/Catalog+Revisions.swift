@@ -1,6 +1,10 @@
 public import ThingDataCore
 public import ThingDataSigning
 import Foundation
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 extension Catalog {
@@ -294,7 +298,8 @@ extension Catalog {
         return try checkedEntity(s.revision)
     }
 
-    /// `transform` over `items` in order, in chunks spread over `cores` cores (all by default).
+    /// `transform` over `items` in order, in chunks spread over `cores` cores (all by default),
+    /// on the check threads (below the priority of everything else).
     public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], cores: Int? = nil,
         _ transform: @escaping @Sendable (T) throws(RevisionError) -> R
     ) async throws -> [R] {
@@ -304,13 +309,16 @@ extension Catalog {
             var starts = stride(from: 0, to: items.count, by: chunk).makeIterator()
             func add(_ start: Int) {
                 let slice = items[start..<min(start + chunk, items.count)]
-                group.addTask {
+                @Sendable func work() -> (Int, Result<[R], IngestError>) {
                     var out: [R] = []
                     out.reserveCapacity(slice.count)
                     for (i, item) in zip(slice.indices, slice) {
                         do throws(RevisionError) { out.append(try transform(item)) } catch { return (start, .failure(IngestError(index: i, revision: nil, error: error))) }
                     }
                     return (start, .success(out))
+                }
+                group.addTask {
+                    do { return try await CheckThreads.run(work) } catch { return (start, .failure(IngestError(index: nil, revision: nil, error: RevisionError(.malformed, "checking was cancelled")))) }
                 }
             }
             // At most `cores` parts at a time.
@@ -338,5 +346,26 @@ extension Catalog {
     static func checkedEntity(_ r: Revision) throws(RevisionError) -> Entity? {
         guard let body = r.body else { return nil }
         return try Materialize.checked(r.kind, id: r.entityID, body: body)
+    }
+}
+
+/// Threads for the CPU-heavy checks of content from elsewhere (signatures, bodies), one per
+/// core, at a lower OS priority (nice 10). A bundle import or a sync can check on every core
+/// while the store's writer and local users' requests still go first: checking on Swift's
+/// cooperative threads instead held them for a whole part at a time, so the writer's
+/// continuations waited behind it.
+enum CheckThreads {
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
+        pool.start()
+        return pool
+    }()
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await pool.runIfActive {
+            // Per thread on Linux; idempotent, and these threads run nothing else.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            return body()
+        }
     }
 }

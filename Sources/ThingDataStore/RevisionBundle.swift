@@ -167,10 +167,10 @@ public enum RevisionBundle {
 
     /// Decodes and checks the revisions on lines `range` (0 is the first revision) on every
     /// core: structure, author key, signature and body. Errors name the bundle's line.
-    public static func verify(_ bundle: Opened, _ range: Range<Int>, cores: Int? = nil) async throws -> IngestChunk {
+    public static func verify(_ bundle: Opened, _ range: Range<Int>) async throws -> IngestChunk {
         let keys = bundle.keys
         do {
-            let checked = try await Catalog.parallelMap(Array(bundle.lines[range]), cores: cores) { l throws(RevisionError) in
+            let checked = try await Catalog.parallelMap(Array(bundle.lines[range])) { l throws(RevisionError) in
                 let s = try SignedRevision.decode(l)
                 return (s, try Catalog.check(s, keys: keys))
             }
@@ -197,16 +197,14 @@ extension Catalog {
     /// everything (`RevisionError` naming its line). `progress(done, total)` follows storing.
     public func importBundle(_ bundle: RevisionBundle.Opened, chunkSize: Int = 4096, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> IngestSummary {
         try await learn(rotations: bundle.rotations)
-        // Checking leaves one core to the store's writer (storing is the slower half).
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
-        let chunks = ChunkPipeline(count: bundle.count, size: chunkSize, progress: progress) { range in try await RevisionBundle.verify(bundle, range, cores: cores) }
+        let chunks = ChunkPipeline(count: bundle.count, size: chunkSize, progress: progress) { range in try await RevisionBundle.verify(bundle, range) }
         defer { chunks.cancel() }
         return try await ingest(streaming: chunks.next)
     }
 }
 
 /// Makes chunks one ahead of their consumer: while chunk k is stored, chunk k + 1 is made
-/// (checked) on the other cores.
+/// (checked) on the check threads.
 final class ChunkPipeline: Sendable {
     private struct State {
         var start = 0

@@ -44,6 +44,8 @@ extension SQLSessions {
 /// columns, a full-text index, and a migrations ledger.
 struct SQLContentStore: ContentStore {
     let sessions: any SQLSessions
+    /// SQLite's writer connection (nil on PostgreSQL), for the bulk statements of `SQLiteBulk`.
+    var sqliteWriter: SQLiteConnection? { (sessions as? SQLiteSessions)?.writer }
     var flavor: SQLFlavor { sessions.flavor }
 
     func migrate() async throws {
@@ -277,7 +279,7 @@ struct SQLContentStore: ContentStore {
     func commit(_ changes: ChangeSet) async throws {
         let sessions = self.sessions
         let apply: GroupCommit.Apply = { group in
-            try await sessions.transaction { db in try await Self.apply(group, flavor: sessions.flavor, db) }
+            try await sessions.transaction { db in try await Self.apply(group, flavor: sessions.flavor, db, sqlite: (sessions as? SQLiteSessions)?.writer) }
         }
         if let group = sessions.groupCommit {
             try await group.commit(changes, apply: apply)
@@ -289,13 +291,17 @@ struct SQLContentStore: ContentStore {
     /// Applies change sets inside one transaction. Inserts go first, many rows per statement:
     /// that is the same as the written order, because an update or delete can only name an
     /// entity that existed, or was created earlier, when its change set was planned.
-    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase) async throws {
+    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil) async throws {
         var inserts: [Entity] = []
         for changes in group {
             for case .insert(let e) in changes.writes { inserts.append(e) }
         }
-        for start in stride(from: 0, to: inserts.count, by: 200) {
-            try await insert(Array(inserts[start..<min(start + 200, inserts.count)]), flavor: flavor, db)
+        if let sqlite {
+            do { try await SQLiteBulk.insertEntities(inserts, sqlite) } catch { throw Self.duplicateOr(error, inserts) }
+        } else {
+            for start in stride(from: 0, to: inserts.count, by: 200) {
+                try await insert(Array(inserts[start..<min(start + 200, inserts.count)]), flavor: flavor, db)
+            }
         }
         for changes in group {
             for write in changes.writes {
@@ -313,7 +319,7 @@ struct SQLContentStore: ContentStore {
                 }
             }
         }
-        try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db)
+        try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db, sqlite: sqlite)
         try await insertAudit(group.flatMap(\.audit), db)
         for changes in group {
             for requirement in changes.requirements {
@@ -355,15 +361,16 @@ struct SQLContentStore: ContentStore {
         guard !entities.isEmpty else { return }
         let rows = entities.map { e in "(\(bind: e.id), " + values(e, flavor: flavor).joined(separator: ", ") + ")" as SQLQueryString }
         let query: SQLQueryString = "INSERT INTO entities (id, " + SQLQueryString(columnNames(flavor).joined(separator: ", ")) + ") VALUES " + rows.joined(separator: ", ")
-        do {
-            try await db.raw(query).run()
-        } catch {
-            let text = String(describing: error)
-            if text.contains("UNIQUE constraint failed") || text.contains("23505") || text.contains("duplicate key") {
-                throw StoreError.duplicateID(entities.count == 1 ? entities[0].id : "(one of \(entities.count))")
-            }
-            throw error
+        do { try await db.raw(query).run() } catch { throw duplicateOr(error, entities) }
+    }
+
+    /// `duplicateID` for a unique-key violation on insert, else the error itself.
+    static func duplicateOr(_ error: any Error, _ entities: [Entity]) -> any Error {
+        let text = String(describing: error)
+        if text.contains("UNIQUE constraint failed") || text.contains("23505") || text.contains("duplicate key") {
+            return StoreError.duplicateID(entities.count == 1 ? entities[0].id : "(one of \(entities.count))")
         }
+        return error
     }
 
     /// Replaces an entity's row in place (it keeps its sequence); false when it is gone.
