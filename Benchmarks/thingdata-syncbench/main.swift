@@ -2,7 +2,10 @@
 // requests): the initial sync of REVISIONS revisions from A to B, a no-op sync round, an
 // incremental sync after 100 edits, and propagation A → B → C with announce. Run in release:
 //
-//   swift run -c release thingdata-syncbench [REVISIONS]     (default 100000)
+//   swift run -c release thingdata-syncbench [REVISIONS [BATCH]]
+//
+// REVISIONS defaults to 100000; BATCH (revisions per pulled page, `sync_batch`) to the node's
+// default.
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,6 +19,7 @@ func row(_ what: String, _ value: String) { print("| \(what.padding(toLength: 80
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 let count = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 100_000
+let batch = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? FederationSettings().batchSize
 let logger: Logger = {
     var l = Logger(label: "syncbench")
     l.logLevel = .critical
@@ -40,6 +44,7 @@ func withNode<T: Sendable>(_ name: String, loop: Bool, _ body: @escaping @Sendab
         var settings = FederationSettings()
         settings.name = name
         settings.pollInterval = 3_600_000  // only announces and explicit pulls
+        settings.batchSize = batch
         let federation = try await Federation.open(catalog: catalog, key: key, settings: settings, logger: logger)
         var config = NodeConfiguration()
         config.host = "127.0.0.1"
@@ -90,7 +95,7 @@ try await withNode("a", loop: false) { a in
         let elapsed = now() - t1
         let first = reports[0]
         guard first.ok, try await b.catalog.store.revisionCount() == count else { fatalError("initial sync incomplete: \(first.json)") }
-        row("initial sync A→B, \(count) revisions, SQLite: revisions/s end to end", String(format: "%.0f (%.1f s, %d batches, %.1f MB in)", Double(count) / elapsed, elapsed, first.batches, Double(first.bytesIn) / 1e6))
+        row("initial sync A→B, \(count) revisions, SQLite: revisions/s end to end", String(format: "%.0f (%.1f s, %d batches of up to %d, %.1f MB in)", Double(count) / elapsed, elapsed, first.batches, batch, Double(first.bytesIn) / 1e6))
 
         // 2. No-op sync rounds.
         var noopBytes = 0

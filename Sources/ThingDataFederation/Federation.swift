@@ -19,7 +19,7 @@ public struct FederationSettings: Sendable, Equatable {
     /// Poll interval when nothing is announced, in milliseconds.
     public var pollInterval: Int64 = 30_000
     /// Revisions per pulled batch (one transaction each).
-    public var batchSize = 500
+    public var batchSize = 2000
     /// How old (or how far ahead) a signed request may be, in seconds.
     public var window: Int64 = 300
     /// Pulls running at once.

@@ -82,7 +82,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         Setting(key: "description", help: "A sentence about this node, in its descriptor.", defaultValue: "(empty)"),
         Setting(key: "languages", help: "Languages of this node's content, comma-separated, in its descriptor.", defaultValue: "en"),
         Setting(key: "sync_interval", help: "Seconds between pulls from a peer when it announces nothing (jittered ±20 %).", defaultValue: "30"),
-        Setting(key: "sync_batch", help: "Revisions per pulled batch (one transaction each).", defaultValue: "500"),
+        Setting(key: "sync_batch", help: "Revisions per pulled batch (one transaction each; up to 5000). Larger batches sync faster (fewer transactions and full-text index merges); smaller ones redo less after a crash on a slow link.", defaultValue: "2000"),
         Setting(key: "trust_pull", help: "Lowest trust of a peer this node pulls from.", defaultValue: "verified"),
         Setting(key: "trust_accept_push", help: "Lowest trust of a peer whose pushed revisions are accepted.", defaultValue: "verified"),
         Setting(key: "trust_relay", help: "Lowest trust of a peer this node announces its changes to.", defaultValue: "verified"),

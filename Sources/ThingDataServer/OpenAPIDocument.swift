@@ -329,7 +329,7 @@ public enum OpenAPIDocument {
         paths["/federation/v1/changes"] = [
             "get": federation("Revisions after a cursor (this node's local sequence), batched as JSON or streamed as NDJSON (Accept: application/x-ndjson)",
                 parameters: [query("since", ["type": "integer", "minimum": 0, "default": 0], "The cursor: the last sequence already held."),
-                             query("limit", ["type": "integer", "minimum": 1, "maximum": 5000, "default": 500], "Revisions per page.")],
+                             query("limit", ["type": "integer", "minimum": 1, "maximum": 5000, "default": 2000], "Revisions per page (the serving node's sync_batch when left out).")],
                 responses: ["200": ["description": "A page of the feed", "content": ["application/json": ["schema": ref("ChangesPage")], "application/x-ndjson": ["schema": ["type": "string"]]]]])
         ]
         paths["/federation/v1/revisions"] = [
