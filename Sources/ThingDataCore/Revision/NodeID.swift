@@ -14,16 +14,22 @@ import Crypto
 /// Parsing takes either form, in any case, and refuses a wrong check.
 public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let bytes: [UInt8]
+    /// Base32 of the bytes and a 4-character check, made once: every stored revision and
+    /// every key lookup names its author this way.
+    public let compact: String
 
     public init(genesisKey publicKey: [UInt8]) {
         bytes = Array(SHA256.hash(data: publicKey).prefix(20))
+        compact = Base32.encode(bytes) + Self.check(bytes)
     }
 
     public init?(_ text: String) {
         let plain = String(text.filter { $0 != "-" })
         guard plain.utf8.count == 36, let decoded = Base32.decode(String(plain.prefix(32))), decoded.count == 20 else { return nil }
-        guard Self.check(decoded) == plain.dropFirst(32).uppercased() else { return nil }
+        let check = Self.check(decoded)
+        guard check == plain.dropFirst(32).uppercased() else { return nil }
         bytes = decoded
+        compact = Base32.encode(decoded) + check
     }
 
     static func check(_ bytes: [UInt8]) -> String {
@@ -31,7 +37,6 @@ public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
         return String(Base32.encode(Array(digest.prefix(3))).prefix(4))
     }
 
-    public var compact: String { Base32.encode(bytes) + Self.check(bytes) }
     public var longForm: String {
         let c = Array(compact)
         return stride(from: 0, to: 36, by: 6).map { String(c[$0..<$0 + 6]) }.joined(separator: "-")
@@ -39,6 +44,8 @@ public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var short: String { String(compact.prefix(6)) }
     public var description: String { longForm }
     public static func < (a: NodeID, b: NodeID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func == (a: NodeID, b: NodeID) -> Bool { a.bytes == b.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 }
 
 /// SHA-256 as lowercase hex.
