@@ -12,18 +12,22 @@ public struct NodeKey: Sendable {
     public let genesisPublicKey: [UInt8]
     /// Oldest first; each is signed by the key before it.
     public let rotations: [KeyRotation]
+    /// The current public key and the node id, derived once: every signed revision names both,
+    /// and deriving them costs a scalar multiplication and a SHA-256.
+    public let publicKey: [UInt8]
+    public let nodeID: NodeID
 
     public init(privateKey: Curve25519.Signing.PrivateKey, genesisPublicKey: [UInt8]? = nil, rotations: [KeyRotation] = []) {
         self.privateKey = privateKey
-        self.genesisPublicKey = genesisPublicKey ?? Array(privateKey.publicKey.rawRepresentation)
+        publicKey = Array(privateKey.publicKey.rawRepresentation)
+        self.genesisPublicKey = genesisPublicKey ?? publicKey
         self.rotations = rotations
+        nodeID = NodeID(genesisKey: self.genesisPublicKey)
     }
 
     /// A new random key (a new node identity).
     public static func generate() -> NodeKey { NodeKey(privateKey: Curve25519.Signing.PrivateKey()) }
 
-    public var publicKey: [UInt8] { Array(privateKey.publicKey.rawRepresentation) }
-    public var nodeID: NodeID { NodeID(genesisKey: genesisPublicKey) }
     public var author: Revision.Author { .init(nodeID: nodeID, publicKey: publicKey) }
 
     public func sign(_ bytes: [UInt8]) -> [UInt8] {
