@@ -329,14 +329,23 @@ enum SQLiteBulk {
     }
 
     /// Inserts entity rows, 200 a statement; `upsert` is appended to each (an ON CONFLICT clause).
+    /// The next statement's binds (body text, search document, index columns) are made while
+    /// SQLite runs the current one.
     static func insertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String = "") async throws {
         let columns = "id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ")
-        for start in stride(from: 0, to: entities.count, by: 200) {
-            let part = entities[start..<min(start + 200, entities.count)]
+        let starts = Array(stride(from: 0, to: entities.count, by: 200))
+        @Sendable func binds(_ start: Int) -> [SQLiteData] {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(part.count * 16)
-            for e in part { binds += values(e) }
-            _ = try await sqlite.query("INSERT INTO entities (" + columns + ") VALUES " + rows(part.count, columns: 16) + upsert, binds)
+            binds.reserveCapacity(min(200, entities.count - start) * 16)
+            for e in entities[start..<min(start + 200, entities.count)] { binds += values(e) }
+            return binds
+        }
+        var next = starts.first.map(binds)
+        for i in starts.indices {
+            guard let current = next else { break }
+            async let following = i + 1 < starts.count ? binds(starts[i + 1]) : nil
+            _ = try await sqlite.query("INSERT INTO entities (" + columns + ") VALUES " + rows(current.count / 16, columns: 16) + upsert, current)
+            next = await following
         }
     }
 }
