@@ -65,6 +65,8 @@ extension Federation {
     func check(_ raw: [[UInt8]], from peerID: String) async throws -> [Screened] {
         guard !raw.isEmpty else { return [] }
         var screened = await Self.screen(raw, keys: try await catalog.keyBook())
+        // Every line gets a verdict; anything else must not pass for a checked (empty) page.
+        guard screened.count == raw.count else { throw PageFailure(message: "checking the page's revisions failed") }
         let unknownKeyAuthors = Set(screened.compactMap { s -> String? in
             if case .failure(let e) = s.result, e.code == .wrongKey, let r = s.revision { return r.revision.author.nodeID.compact }
             return nil

@@ -317,9 +317,7 @@ extension Catalog {
                     }
                     return (start, .success(out))
                 }
-                group.addTask {
-                    do { return try await CheckThreads.run(work) } catch { return (start, .failure(IngestError(index: nil, revision: nil, error: RevisionError(.malformed, "checking was cancelled")))) }
-                }
+                group.addTask { await CheckThreads.run(work) }
             }
             // At most `cores` parts at a time.
             for _ in 0..<cores { if let start = starts.next() { add(start) } }
@@ -361,11 +359,16 @@ enum CheckThreads {
         return pool
     }()
 
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
-        try await pool.runIfActive {
-            // Per thread on Linux; idempotent, and these threads run nothing else.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
-            return body()
+    /// Runs `body` on a check thread. Not cancellable, as checking on the caller's task was
+    /// not: a cancelled caller (a node shutting down mid-pull) gets its answer and stops at
+    /// its next step, rather than an empty result it could take for a checked page.
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            pool.submit { _ in
+                // Per thread on Linux; idempotent, and these threads run nothing else.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+                continuation.resume(returning: body())
+            }
         }
     }
 }

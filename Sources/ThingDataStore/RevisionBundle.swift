@@ -1,7 +1,6 @@
 public import ThingDataCore
 public import ThingDataSigning
 import Synchronization
-import Foundation
 
 /// A signed bundle of revisions, one JSON document per line (see `Protocol/bundles.md`):
 ///
