@@ -17,10 +17,9 @@ extension Request {
         if let length = headers[.contentLength].flatMap(Int.init), length > ContentRules.maxBodyBytes {
             throw HTTPError(.contentTooLarge)
         }
-        var body = self.body
         let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: ContentRules.maxBodyBytes)
+            buffer = try await self.body.collect(upTo: ContentRules.maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw HTTPError(.contentTooLarge)  // a chunked body that grew past the limit
         }

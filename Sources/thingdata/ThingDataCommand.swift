@@ -156,7 +156,9 @@ struct Init: AsyncParsableCommand {
         var wroteConfig = false
         if !FileManager.default.fileExists(atPath: file) {
             let body: JSONValue = ["name": .string(config.name), "port": .int(Int64(config.port)), "host": .string(config.host)]
-            FileManager.default.createFile(atPath: file, contents: Data(JSONSerializer.serialize(body)), attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: file, contents: Data(JSONSerializer.serialize(body)), attributes: [.posixPermissions: 0o600]) else {
+                try CommandFailure.exit("cannot write \(file); check that the data directory is writable", status: 73)
+            }
             wroteConfig = true
         }
         let key = try NodeOptions.loadKey(config.dataDirectory, logger: logger)
