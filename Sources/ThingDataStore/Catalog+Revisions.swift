@@ -254,14 +254,8 @@ extension Catalog {
     ) async throws -> IngestSummary {
         var prepared = prepared
         if !checked { prepared = try await Self.checkAll(revisions, keys: try await keyBook()) }
-        do {
-            let summary = try await store.ingest(revisions, prepared: prepared)
-            if let latest = revisions.map(\.revision.hlc).max() { signer.observe(latest) }
-            if summary.stored > 0 { commits.notify() }
-            return summary
-        } catch StoreError.rejected(let why) {
-            throw IngestError(index: nil, revision: nil, error: why)
-        }
+        let chunk = Mutex<IngestChunk?>(IngestChunk(revisions: revisions, prepared: prepared))
+        return try await ingest(streaming: { chunk.withLock { c in defer { c = nil }; return c } })
     }
 
     /// Stores chunks of checked revisions (`checked` as above) as `next` gives them, in one
@@ -298,12 +292,10 @@ extension Catalog {
         return try checkedEntity(s.revision)
     }
 
-    /// `transform` over `items` in order, in chunks spread over `cores` cores (all by default),
-    /// on the check threads (below the priority of everything else).
-    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], cores: Int? = nil,
-        _ transform: @escaping @Sendable (T) throws(RevisionError) -> R
-    ) async throws -> [R] {
-        let cores = max(1, cores ?? ProcessInfo.processInfo.activeProcessorCount)
+    /// `transform` over `items` in order, in parts spread over the cores, on the check threads
+    /// (below the priority of everything else).
+    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
         let chunk = max(256, items.count / (cores * 2) + 1)
         let parts = await withTaskGroup(of: (Int, Result<[R], IngestError>).self) { group in
             var starts = stride(from: 0, to: items.count, by: chunk).makeIterator()

@@ -6,11 +6,8 @@ extension SQLContentStore {
     func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
         // On SQLite straight through SQLiteNIO: every single GET asks for its ETag.
         if let sqlite = sessions as? SQLiteSessions {
-            guard let row = try await sqlite.readRows("SELECT kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = ?1", [id.lowercased()]).first,
-                row.column("kind")?.string == kind.rawValue, let heads = row.column("heads")?.string
-            else { return nil }
-            let conflict = row.column("conflict")?.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }
-            return EntityHeads(kind: kind, entityID: id.lowercased(), heads: EntityHeads.heads(fromJSON: heads), deleted: (row.column("deleted")?.integer ?? 0) != 0, conflict: conflict)
+            let rows = try await sqlite.readRows("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = ?1", [id.lowercased()])
+            return rows.first.flatMap(EntityHeads.init).flatMap { $0.kind == kind ? $0 : nil }
         }
         return try await sessions.read { db in try await SQLLedger(db: db, flavor: flavor).heads(ofEntity: id.lowercased(), locking: false) }.flatMap { $0.kind == kind ? $0 : nil }
     }
@@ -173,11 +170,8 @@ struct SQLLedger: RevisionLedger {
     func known(_ ids: [RevisionID]) async throws -> Set<RevisionID> {
         var found = Set<RevisionID>()
         if let sqlite {
-            for start in stride(from: 0, to: ids.count, by: 500) {
-                let part = ids[start..<min(start + 500, ids.count)]
-                for row in try await sqlite.query("SELECT id FROM revisions WHERE id IN (" + SQLiteBulk.marks(part.count) + ")", part.map { .text($0) }) {
-                    if let id = row.column("id")?.string { found.insert(id) }
-                }
+            for row in try await SQLiteBulk.whereIn(ids, "SELECT id FROM revisions WHERE id IN", sqlite) {
+                if let id = row.column("id")?.string { found.insert(id) }
             }
             return found
         }
@@ -190,16 +184,11 @@ struct SQLLedger: RevisionLedger {
 
     func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws {
         if let sqlite {
-            for start in stride(from: 0, to: revisions.count, by: 200) {
-                let part = revisions[start..<min(start + 200, revisions.count)]
-                var binds: [SQLiteData] = []
-                binds.reserveCapacity(part.count * 9)
-                for s in part {
-                    let r = s.revision
-                    binds += [.text(s.id), .text(r.kind.rawValue), .text(r.entityID), .text(r.author.nodeID.compact), .integer(Int(r.hlc.wall)), .integer(Int(r.hlc.logical)),
-                              .integer(r.isTombstone ? 1 : 0), .text(String(decoding: s.bytes, as: UTF8.self)), .integer(Int(receivedAt.microsecondsSinceEpoch))]
-                }
-                _ = try await sqlite.query("INSERT INTO revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at) VALUES " + SQLiteBulk.rows(part.count, columns: 9), binds)
+            let at = Int(receivedAt.microsecondsSinceEpoch)
+            try await SQLiteBulk.insert(revisions, into: "revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at)", columns: 9, sqlite) { s in
+                let r = s.revision
+                return [.text(s.id), .text(r.kind.rawValue), .text(r.entityID), .text(r.author.nodeID.compact), .integer(Int(r.hlc.wall)), .integer(Int(r.hlc.logical)),
+                        .integer(r.isTombstone ? 1 : 0), .text(String(decoding: s.bytes, as: UTF8.self)), .integer(at)]
             }
             return
         }
@@ -226,11 +215,8 @@ struct SQLLedger: RevisionLedger {
     func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads] {
         var out: [String: EntityHeads] = [:]
         if let sqlite {
-            for start in stride(from: 0, to: ids.count, by: 500) {
-                let part = ids[start..<min(start + 500, ids.count)]
-                for row in try await sqlite.query("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id IN (" + SQLiteBulk.marks(part.count) + ")", part.map { .text($0) }) {
-                    if let h = EntityHeads(row) { out[h.entityID] = h }
-                }
+            for row in try await SQLiteBulk.whereIn(ids, "SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id IN", sqlite) {
+                if let h = EntityHeads(row) { out[h.entityID] = h }
             }
             return out
         }
@@ -252,27 +238,18 @@ struct SQLLedger: RevisionLedger {
     }
 
     func setHeads(_ all: [EntityHeads]) async throws {
+        let upsert = " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict, etag = excluded.etag"
         if let sqlite {
-            for start in stride(from: 0, to: all.count, by: 200) {
-                let part = all[start..<min(start + 200, all.count)]
-                var binds: [SQLiteData] = []
-                binds.reserveCapacity(part.count * 6)
-                for h in part {
-                    let conflict = h.conflict.map { SQLiteData.text(String(decoding: CanonicalJSON.encode($0), as: UTF8.self)) } ?? .null
-                    binds += [.text(h.entityID), .text(h.kind.rawValue), .text(h.headsJSON), .integer(h.deleted ? 1 : 0), conflict, .text(h.etag)]
-                }
-                _ = try await sqlite.query("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict, etag) VALUES " + SQLiteBulk.rows(part.count, columns: 6)
-                    + " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict, etag = excluded.etag", binds)
+            try await SQLiteBulk.insert(all, into: "entity_heads (entity_id, kind, heads, deleted, conflict, etag)", columns: 6, then: upsert, sqlite) { h in
+                [.text(h.entityID), .text(h.kind.rawValue), .text(h.headsJSON), .integer(h.deleted ? 1 : 0), h.conflictText.map { .text($0) } ?? .null, .text(h.etag)]
             }
             return
         }
         for start in stride(from: 0, to: all.count, by: 200) {
             let rows = all[start..<min(start + 200, all.count)].map { h -> SQLQueryString in
-                let conflict = h.conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) }
-                return "(\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: conflict), \(bind: h.etag))"
+                "(\(bind: h.entityID), \(bind: h.kind.rawValue), \(bind: h.headsJSON), \(bind: h.deleted), \(bind: h.conflictText), \(bind: h.etag))"
             }
-            try await db.raw("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict, etag) VALUES " + rows.joined(separator: ", ")
-                + " ON CONFLICT (entity_id) DO UPDATE SET kind = excluded.kind, heads = excluded.heads, deleted = excluded.deleted, conflict = excluded.conflict, etag = excluded.etag").run()
+            try await db.raw("INSERT INTO entity_heads (entity_id, kind, heads, deleted, conflict, etag) VALUES " + rows.joined(separator: ", ") + SQLQueryString(upsert)).run()
         }
     }
 
@@ -282,10 +259,7 @@ struct SQLLedger: RevisionLedger {
         let assignments = columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         if let sqlite {
             try await SQLiteBulk.insertEntities(entities, sqlite, upsert: " ON CONFLICT (id) DO UPDATE SET " + assignments)
-            for start in stride(from: 0, to: deleting.count, by: 500) {
-                let part = deleting[start..<min(start + 500, deleting.count)]
-                _ = try await sqlite.query("DELETE FROM entities WHERE id IN (" + SQLiteBulk.marks(part.count) + ")", part.map { .text($0) })
-            }
+            _ = try await SQLiteBulk.whereIn(deleting, "DELETE FROM entities WHERE id IN", sqlite)
             return
         }
         for start in stride(from: 0, to: entities.count, by: 200) {
@@ -311,10 +285,38 @@ enum SQLiteBulk {
         return s
     }
 
-    /// `(?, …), (?, …)`: `count` rows of `columns` binds.
-    static func rows(_ count: Int, columns: Int) -> String {
-        let row = "(" + marks(columns) + ")"
-        return Array(repeating: row, count: count).joined(separator: ", ")
+    /// Inserts `items`, 200 rows a statement: `INSERT INTO <into> VALUES (…), … <then>`, each row
+    /// the `columns` binds `row` makes. The next statement's binds are made while SQLite runs
+    /// the current one.
+    static func insert<T: Sendable>(_ items: [T], into: String, columns: Int, then: String = "", _ sqlite: SQLiteConnection,
+        row: @escaping @Sendable (T) -> [SQLiteData]
+    ) async throws {
+        let starts = Array(stride(from: 0, to: items.count, by: 200))
+        let rowMarks = "(" + marks(columns) + ")"
+        @Sendable func binds(_ start: Int) -> [SQLiteData] {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(min(200, items.count - start) * columns)
+            for item in items[start..<min(start + 200, items.count)] { binds += row(item) }
+            return binds
+        }
+        var next = starts.first.map(binds)
+        for i in starts.indices {
+            guard let current = next else { break }
+            async let following = i + 1 < starts.count ? binds(starts[i + 1]) : nil
+            let values = Array(repeating: rowMarks, count: current.count / columns).joined(separator: ", ")
+            _ = try await sqlite.query("INSERT INTO " + into + " VALUES " + values + then, current)
+            next = await following
+        }
+    }
+
+    /// `sql` (ending in `IN`) over `ids`, 500 to a statement; the rows of all of them.
+    static func whereIn(_ ids: [String], _ sql: String, _ sqlite: SQLiteConnection) async throws -> [SQLiteRow] {
+        var rows: [SQLiteRow] = []
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let part = ids[start..<min(start + 500, ids.count)]
+            rows += try await sqlite.query(sql + " (" + marks(part.count) + ")", part.map { .text($0) })
+        }
+        return rows
     }
 
     /// An entity row's binds in `SQLContentStore.columnNames(.sqlite)` order, after its id.
@@ -328,29 +330,16 @@ enum SQLiteBulk {
         ]
     }
 
-    /// Inserts entity rows, 200 a statement; `upsert` is appended to each (an ON CONFLICT clause).
-    /// The next statement's binds (body text, search document, index columns) are made while
-    /// SQLite runs the current one.
+    /// Inserts entity rows; `upsert` follows each statement (an ON CONFLICT clause).
     static func insertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String = "") async throws {
-        let columns = "id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ")
-        let starts = Array(stride(from: 0, to: entities.count, by: 200))
-        @Sendable func binds(_ start: Int) -> [SQLiteData] {
-            var binds: [SQLiteData] = []
-            binds.reserveCapacity(min(200, entities.count - start) * 16)
-            for e in entities[start..<min(start + 200, entities.count)] { binds += values(e) }
-            return binds
-        }
-        var next = starts.first.map(binds)
-        for i in starts.indices {
-            guard let current = next else { break }
-            async let following = i + 1 < starts.count ? binds(starts[i + 1]) : nil
-            _ = try await sqlite.query("INSERT INTO entities (" + columns + ") VALUES " + rows(current.count / 16, columns: 16) + upsert, current)
-            next = await following
-        }
+        try await insert(entities, into: "entities (id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ") + ")", columns: 16, then: upsert, sqlite, row: values)
     }
 }
 
 extension EntityHeads {
+    /// The open conflict as stored (canonical JSON), or nil.
+    var conflictText: String? { conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } }
+
     /// From an `entity_heads` row read through SQLiteNIO.
     init?(_ row: SQLiteRow) {
         guard let kind = row.column("kind")?.string.flatMap(EntityKind.init(rawValue:)), let id = row.column("entity_id")?.string, let heads = row.column("heads")?.string else { return nil }
