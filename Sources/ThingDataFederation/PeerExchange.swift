@@ -126,11 +126,12 @@ extension Federation {
         try? await catalog.learn(rotations: d.rotations)
         let now = Timestamp.now().description
         let offered = Base64URL.encode(d.publicKey)
-        if let known = await peers.get(d.nodeID.compact), known.publicKey != offered {
+        let known = await peers.get(d.nodeID.compact)
+        if let known, known.publicKey != offered {
             // A key other than the pinned one: the rotation rules decide, as for any peer.
             _ = try? await recheckKey(known, origin: url)
         }
-        if await peers.get(d.nodeID.compact) == nil {
+        if known == nil {
             let counted = await peers.all().filter { $0.trust > .blocked && $0.state != .retired }.count
             guard counted < settings.maxPeers else { throw DiscoveryRefusal.peerLimit(settings.maxPeers) }
         }
