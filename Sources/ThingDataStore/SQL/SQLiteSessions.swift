@@ -25,7 +25,10 @@ final class SQLiteSessions: SQLSessions {
 
     static func open(path: String, readers: Int = 4, logger: Logger) async throws -> SQLiteSessions {
         let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768"] {
+        // temp_store=MEMORY: a multi-row insert's statement journal (the pages it would have to
+        // undo) stays in memory instead of a temporary file written with pwrite; measured +10 %
+        // on the initial sync, where it was 6 % of all CPU.
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768", "PRAGMA temp_store=MEMORY"] {
             _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
         }
         var readerConnections: [SQLiteConnection] = []
@@ -33,7 +36,7 @@ final class SQLiteSessions: SQLSessions {
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
             // No mmap: each reader would map the whole file again, and every mapping counts in
             // the node's resident memory (measured: 398 MB at 100,000 things with four readers).
-            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON"] {
+            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON", "PRAGMA temp_store=MEMORY"] {
                 _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
             }
             readerConnections.append(reader)
