@@ -22,7 +22,10 @@ public struct Catalog: Sendable {
     public init(
         store: any ContentStore,
         signer: RevisionSigner,
-        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        makeID: @escaping @Sendable () -> String = {
+            var rng = SystemRandomNumberGenerator()
+            return EntityID.make(milliseconds: Int64(Date().timeIntervalSince1970 * 1000), random: &rng)
+        },
         now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.store = store

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ThingDataCore
 
@@ -131,5 +132,31 @@ import ThingDataCore
     @Test func referencesAreStoredLowercase() throws {
         let body = try ContentRules.normalize(.story, ["thing_id": "3F2504E0-4F89-11D3-9A0C-0305E82C3301", "type": "repair", "procedure": []])
         #expect(body["thing_id"] == "3f2504e0-4f89-11d3-9a0c-0305e82c3301")
+    }
+}
+
+@Suite("New entity ids (UUID version 7)")
+struct EntityIDTests {
+    @Test func anIdIsAVersion7UUIDCarryingItsMillisecond() {
+        var rng = SplitMix64(seed: 7)
+        let ms: Int64 = 1_795_000_000_123  // 2026-11-18
+        let id = EntityID.make(milliseconds: ms, random: &rng)
+        #expect(Formats.isUUID(id))
+        #expect(id == id.lowercased())
+        let hex = Array(id.replacingOccurrences(of: "-", with: ""))
+        #expect(hex[12] == "7")  // version
+        #expect(["8", "9", "a", "b"].contains(hex[16]))  // variant 10xx
+        #expect(Int64(String(hex[0..<12]), radix: 16) == ms)
+        #expect(UUID(uuidString: id) != nil)
+    }
+
+    @Test func idsSortByTimeAndDifferWithinAMillisecond() {
+        var rng = SplitMix64(seed: 11)
+        let ids = (0..<200).map { i in EntityID.make(milliseconds: 1_795_000_000_000 + Int64(i / 4), random: &rng) }
+        #expect(Set(ids).count == ids.count)
+        // Ids of later milliseconds sort after every id of earlier ones.
+        for i in stride(from: 4, to: ids.count, by: 4) {
+            #expect(ids[(i - 4)..<i].allSatisfy { $0 < ids[i] })
+        }
     }
 }

@@ -7,10 +7,10 @@ import ThingDataCore
     /// A failing change set fails alone; the others in its group are committed; every caller
     /// hears about its own change set.
     @Test func oneBadChangeSetFailsAloneAndGroupsForm() async throws {
-        let group = GroupCommit(maxGroup: 8)
+        let group = GroupCommit<ChangeSet>(maxGroup: 8)
         let committed = Mutex<[String]>([])
         let largestGroup = Mutex(0)
-        let apply: GroupCommit.Apply = { sets in
+        let apply: GroupCommit<ChangeSet>.Apply = { sets in
             largestGroup.withLock { $0 = max($0, sets.count) }
             try await Task.sleep(for: .milliseconds(2))  // a slow writer, so callers pile up
             let ids = sets.flatMap { $0.requirements.compactMap { if case .exists(let r) = $0 { r.id } else { nil } } }

@@ -7,7 +7,7 @@ import SQLKit
 final class PostgresSessions: SQLSessions {
     let flavor = SQLFlavor.postgres
     /// PostgreSQL runs transactions side by side on the pool's connections.
-    let groupCommit: GroupCommit? = nil
+    let groupCommit: GroupCommit<PendingCommit>? = nil
     let client: PostgresClient
     let logger: Logger
 

@@ -139,7 +139,8 @@ extension SQLContentStore {
     /// Local revisions inside a commit: each applies only on the heads it was planned on.
     /// Batched: one query reads (and on PostgreSQL locks) every touched entity's heads, one
     /// statement per hundred revisions inserts them, one per two hundred entities moves heads.
-    static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
+    /// `rows`: the revisions' SQLite rows made beforehand (`PreparedRows`), in order.
+    static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection?, rows: [[SQLiteData]]? = nil) async throws {
         guard !writes.isEmpty else { return }
         let ledger = SQLLedger(db: db, flavor: flavor, sqlite: sqlite)
         var order: [String] = []
@@ -153,7 +154,12 @@ extension SQLContentStore {
             current[r.entityID] = [w.signed.id]
             final[r.entityID] = EntityHeads(kind: r.kind, entityID: r.entityID, heads: [.init(id: w.signed.id, vector: r.versionVector)], deleted: r.isTombstone, conflict: nil)
         }
-        try await ledger.insert(writes.map(\.signed), receivedAt: Timestamp.now())
+        if let sqlite, let rows, rows.count == writes.count {
+            let at = SQLiteData.integer(Int(Timestamp.now().microsecondsSinceEpoch))
+            try await SQLiteBulk.insert(rows, into: SQLiteBulk.revisionColumns, columns: 9, sqlite) { $0 + [at] }
+        } else {
+            try await ledger.insert(writes.map(\.signed), receivedAt: Timestamp.now())
+        }
         try await ledger.setHeads(order.compactMap { final[$0] })
     }
 }
@@ -184,12 +190,8 @@ struct SQLLedger: RevisionLedger {
 
     func insert(_ revisions: [SignedRevision], receivedAt: Timestamp) async throws {
         if let sqlite {
-            let at = Int(receivedAt.microsecondsSinceEpoch)
-            try await SQLiteBulk.insert(revisions, into: "revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at)", columns: 9, sqlite) { s in
-                let r = s.revision
-                return [.text(s.id), .text(r.kind.rawValue), .text(r.entityID), .text(r.author.nodeID.compact), .integer(Int(r.hlc.wall)), .integer(Int(r.hlc.logical)),
-                        .integer(r.isTombstone ? 1 : 0), .text(String(decoding: s.bytes, as: UTF8.self)), .integer(at)]
-            }
+            let at = SQLiteData.integer(Int(receivedAt.microsecondsSinceEpoch))
+            try await SQLiteBulk.insert(revisions, into: SQLiteBulk.revisionColumns, columns: 9, sqlite) { SQLiteBulk.values($0) + [at] }
             return
         }
         for start in stride(from: 0, to: revisions.count, by: 100) {
@@ -332,7 +334,48 @@ enum SQLiteBulk {
 
     /// Inserts entity rows; `upsert` follows each statement (an ON CONFLICT clause).
     static func insertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String = "") async throws {
-        try await insert(entities, into: "entities (id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ") + ")", columns: 16, then: upsert, sqlite, row: values)
+        try await insert(entities, into: entityColumns, columns: 16, then: upsert, sqlite, row: values)
+    }
+
+    /// Inserts entity rows made beforehand with `values(_:)`.
+    static func insertEntities(rows: [[SQLiteData]], _ sqlite: SQLiteConnection) async throws {
+        try await insert(rows, into: entityColumns, columns: 16, sqlite) { $0 }
+    }
+
+    static let entityColumns = "entities (id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ") + ")"
+    static let revisionColumns = "revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at)"
+
+    /// A revision row's binds, all but `received_at` (the last column).
+    static func values(_ s: SignedRevision) -> [SQLiteData] {
+        let r = s.revision
+        return [.text(s.id), .text(r.kind.rawValue), .text(r.entityID), .text(r.author.nodeID.compact), .integer(Int(r.hlc.wall)), .integer(Int(r.hlc.logical)),
+                .integer(r.isTombstone ? 1 : 0), .text(String(decoding: s.bytes, as: UTF8.self))]
+    }
+
+    /// An audit row's binds.
+    static func values(_ e: AuditEntry) -> [SQLiteData] {
+        func text(_ s: String?) -> SQLiteData { s.map { .text($0) } ?? .null }
+        return [.integer(Int(e.at.microsecondsSinceEpoch)), .text(e.actor), text(e.address), .text(e.action), text(e.target), text(e.revision), text(e.detail)]
+    }
+}
+
+/// A change set waiting for SQLite's writer, with its rows if made beforehand.
+struct PendingCommit: Sendable {
+    var changes: ChangeSet
+    var rows: PreparedRows?
+}
+
+/// A change set's SQLite rows (binds), made before it joins a group commit: entity inserts,
+/// revisions (without `received_at`, set at commit) and audit entries, each in order.
+struct PreparedRows: Sendable {
+    var entities: [[SQLiteData]] = []
+    var revisions: [[SQLiteData]] = []
+    var audit: [[SQLiteData]] = []
+
+    init(_ changes: ChangeSet) {
+        for case .insert(let e) in changes.writes { entities.append(SQLiteBulk.values(e)) }
+        revisions = changes.revisions.map { SQLiteBulk.values($0.signed) }
+        audit = changes.audit.map(SQLiteBulk.values)
     }
 }
 

@@ -10,7 +10,7 @@ protocol SQLSessions: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Set where writes are serialized anyway (SQLite): concurrent commits then share transactions.
-    var groupCommit: GroupCommit? { get }
+    var groupCommit: GroupCommit<PendingCommit>? { get }
     func close() async throws
 }
 
@@ -35,8 +35,10 @@ extension SQLSessions {
     /// the transaction ("cannot start a transaction within a transaction" for every write after).
     /// A group commit also carries other callers' changes, which one caller's cancellation must
     /// not fail. The caller still gets the outcome once the transaction has ended.
-    static func shielded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await Task { try await work() }.value
+    ///
+    /// With `executor`, the task runs there (SQLite: the writer's own thread).
+    static func shielded<T: Sendable>(on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task(executorPreference: executor) { try await work() }.value
     }
 }
 
@@ -278,26 +280,38 @@ struct SQLContentStore: ContentStore {
 
     func commit(_ changes: ChangeSet) async throws {
         let sessions = self.sessions
-        let apply: GroupCommit.Apply = { group in
-            try await sessions.transaction { db in try await Self.apply(group, flavor: sessions.flavor, db, sqlite: (sessions as? SQLiteSessions)?.writer) }
+        let apply: GroupCommit<PendingCommit>.Apply = { group in
+            try await sessions.transaction { db in
+                try await Self.apply(group.map(\.changes), flavor: sessions.flavor, db, sqlite: (sessions as? SQLiteSessions)?.writer, rows: group.compactMap(\.rows))
+            }
         }
         if let group = sessions.groupCommit {
-            try await group.commit(changes, apply: apply)
+            // The rows are made here, by each committing request in parallel, so the group's
+            // transaction (one writer, everyone else waiting) only runs statements.
+            try await group.commit(PendingCommit(changes: changes, rows: PreparedRows(changes)), apply: apply)
         } else {
-            try await apply([changes])
+            try await apply([PendingCommit(changes: changes, rows: nil)])
         }
     }
 
     /// Applies change sets inside one transaction. Inserts go first, many rows per statement:
     /// that is the same as the written order, because an update or delete can only name an
     /// entity that existed, or was created earlier, when its change set was planned.
-    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil) async throws {
+    /// `rows`, when given (SQLite), are the group's rows made beforehand, one per change set.
+    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil, rows: [PreparedRows] = []) async throws {
         var inserts: [Entity] = []
         for changes in group {
             for case .insert(let e) in changes.writes { inserts.append(e) }
         }
+        let prepared = sqlite != nil && rows.count == group.count ? rows : nil
         if let sqlite {
-            do { try await SQLiteBulk.insertEntities(inserts, sqlite) } catch { throw Self.duplicateOr(error, inserts) }
+            do {
+                if let prepared {
+                    try await SQLiteBulk.insertEntities(rows: prepared.flatMap(\.entities), sqlite)
+                } else {
+                    try await SQLiteBulk.insertEntities(inserts, sqlite)
+                }
+            } catch { throw Self.duplicateOr(error, inserts) }
         } else {
             for start in stride(from: 0, to: inserts.count, by: 200) {
                 try await insert(Array(inserts[start..<min(start + 200, inserts.count)]), flavor: flavor, db)
@@ -319,8 +333,12 @@ struct SQLContentStore: ContentStore {
                 }
             }
         }
-        try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db, sqlite: sqlite)
-        try await insertAudit(group.flatMap(\.audit), db)
+        try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db, sqlite: sqlite, rows: prepared?.flatMap(\.revisions))
+        if let sqlite, let prepared {
+            try await SQLiteBulk.insert(prepared.flatMap(\.audit), into: "audit_log (at, actor, address, action, target, revision, detail)", columns: 7, sqlite) { $0 }
+        } else {
+            try await insertAudit(group.flatMap(\.audit), db)
+        }
         for changes in group {
             for requirement in changes.requirements {
                 switch requirement {
