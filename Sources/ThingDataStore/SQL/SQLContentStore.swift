@@ -116,12 +116,13 @@ struct SQLContentStore: ContentStore {
         try await fetch(select() + " WHERE id = \(bind: id.lowercased()) AND kind = \(bind: kind.rawValue)").first?.entity
     }
 
-    /// The entity (with its ETag) and the relationships touching it, in one query.
+    /// The entity (with its ETag) and the relationships touching it, in one query (one lookup in
+    /// each of three indexes), in no particular order: callers check kinds and sort by `seq`.
+    /// Short on purpose: SQLiteNIO prepares every statement anew, and preparing the earlier
+    /// three-part UNION took more CPU than running it (perf: 15 % of a node serving GETs).
     static let entityWithRelationshipsSQL = """
-        SELECT seq, kind, id, created_at, updated_at, body, (SELECT etag FROM entity_heads WHERE entity_id = ?1) AS etag FROM entities WHERE id = ?1 AND kind = ?2
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body, NULL AS etag FROM entities WHERE source_id = ?1 AND kind = 'relationship'
-        UNION ALL SELECT seq, kind, id, created_at, updated_at, body, NULL AS etag FROM entities WHERE target_id = ?1 AND kind = 'relationship'
-        ORDER BY seq LIMIT 20001
+        SELECT seq, kind, id, created_at, updated_at, body, CASE WHEN id = ?1 THEN (SELECT etag FROM entity_heads WHERE entity_id = ?1) END AS etag
+        FROM entities WHERE id = ?1 OR source_id = ?1 OR target_id = ?1 LIMIT 20001
         """
 
     /// SQLite: the answer is spliced from the stored body texts, which are never parsed.
@@ -140,7 +141,7 @@ struct SQLContentStore: ContentStore {
             return RenderedEntity(bytes: bytes, etag: try await heads(kind, id: id)?.etag)
         }
         let id = id.lowercased()
-        let rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue])
+        let rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id]).sorted { ($0.column("seq")?.integer ?? 0) < ($1.column("seq")?.integer ?? 0) }
         func render(_ row: SQLiteRow, withRelationships relationships: [[UInt8]]?) throws -> [UInt8] {
             guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName), let rowID = row.column("id")?.string,
                 let body = row.column("body")?.string, let created = row.column("created_at")?.integer
@@ -164,7 +165,7 @@ struct SQLContentStore: ContentStore {
         let id = id.lowercased()
         let rows: [Entity]
         if let sqlite = sessions as? SQLiteSessions {
-            rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id, kind.rawValue]).map { try Self.decodeSQLite($0).entity }
+            rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id]).map(Self.decodeSQLite).sorted { $0.sequence < $1.sequence }.map(\.entity)
         } else if let postgres = sessions as? PostgresSessions {
             rows = try await postgres.entityRows(id: id, kind: kind.rawValue).map(Self.entity(fromPostgres:))
         } else {
