@@ -104,12 +104,14 @@ extension SQLContentStore {
         try await sessions.transaction { db in try await Self.insertAudit(entries, db) }
     }
 
+    static let auditColumns = "audit_log (at, actor, address, action, target, revision, detail)"
+
     static func insertAudit(_ entries: [AuditEntry], _ db: any SQLDatabase) async throws {
         for start in stride(from: 0, to: entries.count, by: 200) {
             let rows = entries[start..<min(start + 200, entries.count)].map { e -> SQLQueryString in
                 "(\(bind: e.at.microsecondsSinceEpoch), \(bind: e.actor), \(bind: e.address), \(bind: e.action), \(bind: e.target), \(bind: e.revision), \(bind: e.detail))"
             }
-            try await db.raw("INSERT INTO audit_log (at, actor, address, action, target, revision, detail) VALUES " + rows.joined(separator: ", ")).run()
+            try await db.raw("INSERT INTO " + SQLQueryString(auditColumns) + " VALUES " + rows.joined(separator: ", ")).run()
         }
     }
 

@@ -17,13 +17,19 @@ protocol SQLSessions: Sendable {
 extension SQLSessions {
     /// Runs `body` between `begin` and COMMIT on one connection, rolling back if it throws.
     static func inTransaction<T: Sendable>(_ db: any SQLDatabase, begin: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await db.raw(SQLQueryString(begin)).run()
+        try await inTransaction(begin: begin, run: { try await db.raw(SQLQueryString($0)).run() }) { try await body(db) }
+    }
+
+    /// The same, with `run` executing the BEGIN, COMMIT and ROLLBACK statements (SQLite sends
+    /// them straight through SQLiteNIO).
+    static func inTransaction<T: Sendable>(begin: String, run: (String) async throws -> Void, _ body: () async throws -> T) async throws -> T {
+        try await run(begin)
         do {
-            let result = try await body(db)
-            try await db.raw("COMMIT").run()
+            let result = try await body()
+            try await run("COMMIT")
             return result
         } catch {
-            try? await db.raw("ROLLBACK").run()
+            try? await run("ROLLBACK")
             throw error
         }
     }
@@ -304,15 +310,10 @@ struct SQLContentStore: ContentStore {
         for changes in group {
             for case .insert(let e) in changes.writes { inserts.append(e) }
         }
-        let prepared = sqlite != nil && rows.count == group.count ? rows : nil
-        if let sqlite {
-            do {
-                if let prepared {
-                    try await SQLiteBulk.insertEntities(rows: prepared.flatMap(\.entities), sqlite)
-                } else {
-                    try await SQLiteBulk.insertEntities(inserts, sqlite)
-                }
-            } catch { throw Self.duplicateOr(error, inserts) }
+        // On SQLite, the rows (made before queueing, or here if a caller gave none).
+        let prepared = sqlite.map { _ in rows.count == group.count ? rows : group.map(PreparedRows.init) }
+        if let sqlite, let prepared {
+            do { try await SQLiteBulk.insertEntities(rows: prepared.flatMap(\.entities), sqlite) } catch { throw Self.duplicateOr(error, inserts) }
         } else {
             for start in stride(from: 0, to: inserts.count, by: 200) {
                 try await insert(Array(inserts[start..<min(start + 200, inserts.count)]), flavor: flavor, db)
@@ -336,7 +337,7 @@ struct SQLContentStore: ContentStore {
         }
         try await applyRevisions(group.flatMap(\.revisions), flavor: flavor, db, sqlite: sqlite, rows: prepared?.flatMap(\.revisions))
         if let sqlite, let prepared {
-            try await SQLiteBulk.insert(prepared.flatMap(\.audit), into: "audit_log (at, actor, address, action, target, revision, detail)", columns: 7, sqlite) { $0 }
+            try await SQLiteBulk.insert(prepared.flatMap(\.audit), into: Self.auditColumns, columns: 7, sqlite) { $0 }
         } else {
             try await insertAudit(group.flatMap(\.audit), db)
         }

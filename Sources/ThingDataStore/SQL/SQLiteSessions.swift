@@ -101,15 +101,7 @@ final class SQLiteSessions: SQLSessions {
             try await writeLock.withLock {
                 // BEGIN, COMMIT and ROLLBACK straight through SQLiteNIO: SQLKit's path would add a
                 // hop through an event loop to each.
-                _ = try await writer.query("BEGIN IMMEDIATE", [])
-                do {
-                    let result = try await body(writer.sql())
-                    _ = try await writer.query("COMMIT", [])
-                    return result
-                } catch {
-                    _ = try? await writer.query("ROLLBACK", [])
-                    throw error
-                }
+                try await Self.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await writer.query($0, []) }) { try await body(writer.sql()) }
             }
         }
     }
