@@ -71,6 +71,18 @@ var parsed: RevisionBundle.Verified!
 let readTime = try await seconds { parsed = try await RevisionBundle.read(bundle) }
 row("bundle read + checksums + every signature, revisions/s", String(format: "%.0f (%.2f s)", Double(count) / readTime, readTime))
 
+// The per-revision steps of receiving a revision, one core: decoding (parse, the
+// canonical-form check, the fields) and the checks after it (author key, signature, body).
+let sample = Array(parsed.revisions.prefix(20_000))
+let keyBook = KeyBook()
+var decodeTime = 0.0, checkTime = 0.0
+for _ in 0..<3 {
+    decodeTime = await min(decodeTime == 0 ? .infinity : decodeTime, seconds { for s in sample { _ = try! SignedRevision.decode(s.bytes) } })
+    checkTime = await min(checkTime == 0 ? .infinity : checkTime, seconds { for s in sample { _ = try! Catalog.check(s, keys: keyBook) } })
+}
+row("one revision, one core: decode (parse, canonical check, fields)", String(format: "%.1f µs", decodeTime / Double(sample.count) * 1e6))
+row("one revision, one core: check (author key, signature, body)", String(format: "%.1f µs", checkTime / Double(sample.count) * 1e6))
+
 func importInto(_ location: StoreLocation, label: String, bytes: [UInt8]) async throws {
     try await withContentStore(location, logger: logger) { store in
         let target = try await Catalog.open(store: store, key: .generate())

@@ -120,7 +120,7 @@ public struct KeyBook: Sendable {
     }
 
     public func isKnown(_ key: [UInt8], for node: NodeID) -> Bool {
-        NodeID(genesisKey: key) == node || keys[node]?.contains(key) == true
+        node.isGenesis(key) || keys[node]?.contains(key) == true
     }
 }
 

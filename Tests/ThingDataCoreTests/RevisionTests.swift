@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import Testing
-import ThingDataCore
+@testable import ThingDataCore
 import ThingDataSigning
 
 /// The files under `Protocol/vectors`, which another implementation can run too.
@@ -44,6 +44,35 @@ func key(seedHex: String) -> NodeKey {
         let o: JSONValue = ["\u{FB33}": 1, "\u{1F602}": 2, "a": 3]
         #expect(String(decoding: CanonicalJSON.encode(o), as: UTF8.self) == "{\"a\":3,\"\u{1F602}\":2,\"\u{FB33}\":1}")
     }
+
+    @Test func keyOrderIsUTF16OrderForEveryKindOfCharacter() {
+        // ASCII, Latin-1, BMP below and above the surrogates, beyond the BMP; shared prefixes.
+        let keys = ["", "a", "ab", "b", "Z", "é", "aé", "a\u{FB33}", "a\u{1F602}", "\u{FB33}", "\u{1F602}", "\u{E000}", "\u{FFFF}", "\u{10000}", "\u{D7FF}", "~"]
+        for a in keys {
+            for b in keys {
+                #expect(CanonicalJSON.precedes(a, b) == a.utf16.lexicographicallyPrecedes(b.utf16), "\(a) < \(b)")
+            }
+        }
+    }
+
+    @Test(arguments: ["arrays", "french", "structures", "unicode", "values", "weird"])
+    func canonicalCheckAgreesWithEncoding(name: String) throws {
+        let input = try JSONParser.parse(try ProtocolVectors.bytes("jcs/input/\(name).json"))
+        let canonical = try ProtocolVectors.bytes("jcs/output/\(name).json")
+        #expect(CanonicalJSON.isCanonical(input, canonical))
+        // Every one-byte change, cut and extension of the canonical bytes is refused: the check
+        // says yes exactly when encoding would give the same bytes.
+        for i in canonical.indices {
+            var changed = canonical
+            changed[i] ^= 0x01
+            #expect(CanonicalJSON.isCanonical(input, changed) == (CanonicalJSON.encode(input) == changed))
+            #expect(!CanonicalJSON.isCanonical(input, Array(canonical[..<i])))
+        }
+        #expect(!CanonicalJSON.isCanonical(input, canonical + [0x20]))
+        // The input as the vectors write it (spaces, other key order) is not canonical.
+        let raw = try ProtocolVectors.bytes("jcs/input/\(name).json")
+        #expect(CanonicalJSON.isCanonical(input, raw) == (raw == canonical))
+    }
 }
 
 @Suite struct IdentityTests {
@@ -54,6 +83,10 @@ func key(seedHex: String) -> NodeKey {
         #expect(id.longForm.split(separator: "-").count == 6)
         #expect(NodeID(id.longForm) == id)
         #expect(NodeID(id.compact.lowercased()) == id)
+        #expect(NodeID(id.compact.lowercased())?.compact == id.compact)
+        #expect(NodeID(id.longForm.lowercased())?.compact == id.compact)
+        #expect(id.isGenesis(k.privateKey.publicKey.rawRepresentation.map { $0 }))
+        #expect(!id.isGenesis(NodeKey.generate().privateKey.publicKey.rawRepresentation.map { $0 }))
         #expect(id.short == String(id.compact.prefix(6)))
         // One character changed in the body or the check is refused.
         var chars = Array(id.compact)

@@ -15,41 +15,72 @@ public enum CanonicalJSON {
     }
 
     public static func write(_ value: JSONValue, into out: inout [UInt8]) {
+        write(value, to: &out)
+    }
+
+    /// Whether `bytes` are exactly `value`'s canonical form: the same walk as `encode`, but
+    /// compared as it goes, with no copy made (received revisions are checked this way).
+    public static func isCanonical(_ value: JSONValue, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { expected in
+            var check = Comparison(expected: expected)
+            write(value, to: &check)
+            return check.same && check.at == expected.count
+        }
+    }
+
+    static func write<Sink: ByteSink>(_ value: JSONValue, to out: inout Sink) {
         switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .null: out.put(contentsOf: "null".utf8)
+        case .bool(let b): out.put(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i):
             // Integers within ±2^53 are exact in ECMAScript and print as themselves.
-            if i.magnitude <= 1 << 53 { out.append(contentsOf: String(i).utf8) } else { out.append(contentsOf: number(Double(i)).utf8) }
-        case .double(let d): out.append(contentsOf: number(d).utf8)
-        case .string(let s): JSONSerializer.writeString(s, into: &out)
+            if i.magnitude <= 1 << 53 { out.put(contentsOf: String(i).utf8) } else { out.put(contentsOf: number(Double(i)).utf8) }
+        case .double(let d): out.put(contentsOf: number(d).utf8)
+        case .string(let s): JSONSerializer.writeString(s, to: &out)
         case .array(let a):
-            out.append(UInt8(ascii: "["))
+            out.put(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(v, into: &out)
+                if i > 0 { out.put(UInt8(ascii: ",")) }
+                write(v, to: &out)
             }
-            out.append(UInt8(ascii: "]"))
+            out.put(UInt8(ascii: "]"))
         case .object(let o):
-            out.append(UInt8(ascii: "{"))
+            out.put(UInt8(ascii: "{"))
             for (i, entry) in sortedEntries(o).enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONSerializer.writeString(entry.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(entry.value, into: &out)
+                if i > 0 { out.put(UInt8(ascii: ",")) }
+                JSONSerializer.writeString(entry.key, to: &out)
+                out.put(UInt8(ascii: ":"))
+                write(entry.value, to: &out)
             }
-            out.append(UInt8(ascii: "}"))
+            out.put(UInt8(ascii: "}"))
         }
     }
 
     /// Members in JCS order: by UTF-16 code units, not by code points or bytes (they differ
-    /// for characters beyond the Basic Multilingual Plane).
+    /// for characters beyond the Basic Multilingual Plane). Members already in order (every
+    /// object parsed from canonical bytes) are taken as they are.
     static func sortedEntries(_ o: JSONObject) -> [(key: String, value: JSONValue)] {
-        o.entries.sorted { a, b in
-            if a.key.utf8.allSatisfy({ $0 < 0x80 }) && b.key.utf8.allSatisfy({ $0 < 0x80 }) {
-                return a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
+        let entries = o.entries
+        var i = 1
+        while i < entries.count, precedes(entries[i - 1].key, entries[i].key) { i += 1 }
+        return i >= entries.count ? entries : entries.sorted { precedes($0.key, $1.key) }
+    }
+
+    /// UTF-16 code-unit order. UTF-8 byte order is the same up to the first byte that
+    /// differs, and decides there unless both bytes are non-ASCII (only then can a character
+    /// beyond the BMP, a surrogate pair in UTF-16, sort differently from one at U+E000 and above).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var x = a.utf8.makeIterator()
+        var y = b.utf8.makeIterator()
+        while true {
+            switch (x.next(), y.next()) {
+            case (nil, nil): return false
+            case (nil, _): return true
+            case (_, nil): return false
+            case (let p?, let q?) where p == q: continue
+            case (let p?, let q?) where p < 0x80 || q < 0x80: return p < q
+            default: return a.utf16.lexicographicallyPrecedes(b.utf16)
             }
-            return a.key.utf16.lexicographicallyPrecedes(b.key.utf16)
         }
     }
 
@@ -92,5 +123,38 @@ public enum CanonicalJSON {
             out += "e" + (e < 0 ? "-" : "+") + String(e.magnitude)
         }
         return out
+    }
+}
+
+/// Where encoders put bytes: an array they grow, or a comparison with bytes already there.
+protocol ByteSink {
+    mutating func put(_ byte: UInt8)
+    mutating func put<Bytes: Collection<UInt8>>(contentsOf bytes: Bytes)
+}
+
+extension Array: ByteSink where Element == UInt8 {
+    mutating func put(_ byte: UInt8) { append(byte) }
+    mutating func put<Bytes: Collection<UInt8>>(contentsOf bytes: Bytes) { append(contentsOf: bytes) }
+}
+
+/// Compares what is put with `expected`, from the start; `same` turns false at the first
+/// difference (or when more is put than `expected` holds).
+struct Comparison: ByteSink {
+    let expected: UnsafeBufferPointer<UInt8>
+    var at = 0
+    var same = true
+
+    mutating func put(_ byte: UInt8) {
+        guard same, at < expected.count, expected[at] == byte else { same = false; return }
+        at += 1
+    }
+
+    mutating func put<Bytes: Collection<UInt8>>(contentsOf bytes: Bytes) {
+        guard same else { return }
+        let n = bytes.count
+        guard expected.count - at >= n else { same = false; return }
+        let rest = UnsafeBufferPointer(rebasing: expected[at..<at + n])
+        let equal = bytes.withContiguousStorageIfAvailable { $0.elementsEqual(rest) } ?? bytes.elementsEqual(rest)
+        if equal { at += n } else { same = false }
     }
 }

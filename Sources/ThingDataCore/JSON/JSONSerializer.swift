@@ -51,27 +51,31 @@ public enum JSONSerializer {
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
+        writeString(s, to: &out)
+    }
+
+    static func writeString<Sink: ByteSink>(_ s: String, to out: inout Sink) {
+        out.put(UInt8(ascii: "\""))
         // Most strings need no escaping: copy them whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: s.utf8)
-            out.append(UInt8(ascii: "\""))
+            out.put(contentsOf: s.utf8)
+            out.put(UInt8(ascii: "\""))
             return
         }
         for b in s.utf8 {
             switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case UInt8(ascii: "\""): out.put(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.put(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.put(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.put(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.put(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: out.put(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: out.put(contentsOf: [0x5C, UInt8(ascii: "f")])
             case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: out.append(b)
+                out.put(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            default: out.put(b)
             }
         }
-        out.append(UInt8(ascii: "\""))
+        out.put(UInt8(ascii: "\""))
     }
 }

@@ -19,18 +19,26 @@ public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let compact: String
 
     public init(genesisKey publicKey: [UInt8]) {
-        bytes = Array(SHA256.hash(data: publicKey).prefix(20))
+        bytes = Self.bytes(genesisKey: publicKey)
         compact = Base32.encode(bytes) + Self.check(bytes)
     }
 
     public init?(_ text: String) {
-        let plain = String(text.filter { $0 != "-" })
-        guard plain.utf8.count == 36, let decoded = Base32.decode(String(plain.prefix(32))), decoded.count == 20 else { return nil }
+        // The compact form as written in revisions (36 characters, upper case) is taken as is.
+        let plain = text.utf8.count == 36 && !text.utf8.contains(UInt8(ascii: "-")) ? text : String(text.filter { $0 != "-" })
+        guard plain.utf8.count == 36, plain.utf8.allSatisfy({ $0 < 0x80 }), let decoded = Base32.decode(String(plain.prefix(32))), decoded.count == 20 else { return nil }
         let check = Self.check(decoded)
-        guard check == plain.dropFirst(32).uppercased() else { return nil }
+        let upper = plain.uppercased()
+        guard check == upper.dropFirst(32) else { return nil }
         bytes = decoded
-        compact = Base32.encode(decoded) + check
+        // 32 Base32 characters (ASCII) carry exactly 160 bits, so the upper-case text is the encoding.
+        compact = upper
     }
+
+    static func bytes(genesisKey publicKey: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: publicKey).prefix(20)) }
+
+    /// Whether `publicKey` is the genesis key this id was derived from (no text made).
+    public func isGenesis(_ publicKey: [UInt8]) -> Bool { Self.bytes(genesisKey: publicKey) == bytes }
 
     static func check(_ bytes: [UInt8]) -> String {
         let digest = Array(SHA256.hash(data: Array("thingdata-node-id".utf8) + bytes))

@@ -123,7 +123,7 @@ public struct SignedRevision: Sendable, Hashable {
         let value: JSONValue
         do { value = try JSONParser.parse(bytes, maxDepth: 64) } catch { throw .init(.malformed, "not JSON: \(error)") }
         guard case .object(let o) = value else { throw .init(.malformed, "a revision is a JSON object") }
-        guard CanonicalJSON.encode(value) == bytes else { throw .init(.notCanonical, "revision bytes are not in RFC 8785 canonical form") }
+        guard CanonicalJSON.isCanonical(value, bytes) else { throw .init(.notCanonical, "revision bytes are not in RFC 8785 canonical form") }
         let allowed: Set<String> = ["author", "body", "entity_id", "format", "hlc", "kind", "parents", "signature", "tombstone", "version_vector"]
         if let extra = o.keys.first(where: { !allowed.contains($0) }) { throw .init(.malformed, "unknown field \(extra)") }
         guard case .int(Revision.format)? = o["format"] else { throw .init(.malformed, "format must be \(Revision.format)") }
