@@ -14,7 +14,7 @@ public enum EntityID {
         for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: r2 >> (8 * (i - 8))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // variant 10
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = Hex.digits
         var out: [UInt8] = []
         out.reserveCapacity(36)
         for (i, b) in bytes.enumerated() {

@@ -289,7 +289,7 @@ struct SQLContentStore: ContentStore {
         let sessions = self.sessions
         let apply: GroupCommit<PendingCommit>.Apply = { group in
             try await sessions.transaction { db in
-                try await Self.apply(group.map(\.changes), flavor: sessions.flavor, db, sqlite: (sessions as? SQLiteSessions)?.writer, rows: group.compactMap(\.rows))
+                try await Self.apply(group, flavor: sessions.flavor, db, sqlite: (sessions as? SQLiteSessions)?.writer)
             }
         }
         if let group = sessions.groupCommit {
@@ -304,14 +304,14 @@ struct SQLContentStore: ContentStore {
     /// Applies change sets inside one transaction. Inserts go first, many rows per statement:
     /// that is the same as the written order, because an update or delete can only name an
     /// entity that existed, or was created earlier, when its change set was planned.
-    /// `rows`, when given (SQLite), are the group's rows made beforehand, one per change set.
-    static func apply(_ group: [ChangeSet], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil, rows: [PreparedRows] = []) async throws {
+    static func apply(_ pending: [PendingCommit], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil) async throws {
+        let group = pending.map(\.changes)
         var inserts: [Entity] = []
         for changes in group {
             for case .insert(let e) in changes.writes { inserts.append(e) }
         }
-        // On SQLite, the rows (made before queueing, or here if a caller gave none).
-        let prepared = sqlite.map { _ in rows.count == group.count ? rows : group.map(PreparedRows.init) }
+        // On SQLite, each change set's rows (made before queueing, or here if its caller made none).
+        let prepared = sqlite.map { _ in pending.map { $0.rows ?? PreparedRows($0.changes) } }
         if let sqlite, let prepared {
             do { try await SQLiteBulk.insertEntities(rows: prepared.flatMap(\.entities), sqlite) } catch { throw Self.duplicateOr(error, inserts) }
         } else {
