@@ -20,6 +20,9 @@ public struct FederationSettings: Sendable, Equatable {
     public var pollInterval: Int64 = 30_000
     /// Revisions per pulled batch (one transaction each).
     public var batchSize = 2000
+    /// Pages of a pull under way at once, the one being stored included (fetched and checked
+    /// ahead of it).
+    public var lookahead = 3
     /// How old (or how far ahead) a signed request may be, in seconds.
     public var window: Int64 = 300
     /// Pulls running at once.

@@ -193,9 +193,11 @@ extension Federation {
                 s[peerID] = schedule
             }
         }
-        // The next page is fetched and checked while the current one is stored.
-        var prefetch: Task<Page, any Error>?
-        defer { prefetch?.cancel() }
+        // Pages ahead of the one being stored: each is fetched as soon as the one before it
+        // has arrived and checked as soon as it has arrived itself, so the peer serving, the
+        // check threads and the writer all work at once.
+        var ahead = Lookahead(depth: settings.lookahead)
+        defer { ahead.cancelAll() }
         while true {
             // Shutting down: stop between batches (the last one and its checkpoint are done).
             if Task.isCancelled { report.error = "stopped: the node is shutting down"; return report }
@@ -204,14 +206,27 @@ extension Federation {
             guard peer.trust >= settings.policy.pull else { report.error = "trust \(peer.trust.rawValue) is below the pull policy (\(settings.policy.pull.rawValue))"; return report }
             let page: Page
             do {
-                if let next = prefetch, case let fetched = try await next.value, fetched.since == peer.cursor {
-                    page = fetched
-                } else {
-                    page = try await fetchPage(peer, since: peer.cursor)
+                ahead.fill { previous in
+                    Task {
+                        guard let previous else { return try await self.fetchPage(peer, since: peer.cursor) }
+                        guard let last = try await previous.value, last.more, last.cursor > last.since else { return nil }
+                        return try await self.fetchPage(peer, since: last.cursor)
+                    }
+                } check: { fetched in
+                    Task {
+                        guard var page = try await fetched.value else { return nil }
+                        page.screened = try await self.check(page.raw, from: peer.nodeID)
+                        page.raw = []
+                        return page
+                    }
                 }
-                prefetch = nil
+                // Fetched for another cursor (a resync reset it): start again from the cursor.
+                guard let next = try await ahead.next(), next.since == peer.cursor else {
+                    ahead.cancelAll()
+                    continue
+                }
+                page = next
             } catch let failure as PageFailure {
-                prefetch = nil
                 report.bytesIn += failure.bytesIn
                 report.bytesOut += failure.bytesOut
                 retryAfter = failure.retryAfter
@@ -219,7 +234,6 @@ extension Federation {
                 await failed(peerID, failure.message, bytesIn: failure.bytesIn, bytesOut: failure.bytesOut)
                 return report
             } catch {
-                prefetch = nil
                 report.error = "\(error)"
                 await failed(peerID, report.error!)
                 return report
@@ -228,14 +242,11 @@ extension Federation {
             report.bytesOut += page.bytesOut
             if let known = peer.indexID, known != page.indexID, peer.cursor != 0 {
                 // The peer rebuilt its index: its sequence numbers mean something else now.
+                ahead.cancelAll()
                 report.fullResync = true
                 await peers.log(peerID, "resync", "index id changed from \(known) to \(page.indexID); full resync")
                 _ = try? await peers.update(peerID) { p in p.indexID = page.indexID; p.cursor = 0 }
                 continue
-            }
-            if page.more && page.cursor > page.since {
-                let since = page.cursor
-                prefetch = Task { try await self.fetchPage(peer, since: since) }
             }
             let batch: BatchReport
             do {
@@ -269,13 +280,14 @@ extension Federation {
                 await peers.log(peerID, "penalized", "\(batch.forged) forged or tampered revision(s) (\(batch.firstError ?? "")); trust now \(updated?.trust.rawValue ?? "?")")
                 logger.warning("federation: node \(peerID.prefix(6)) served \(batch.forged) forged or tampered revision(s); trust lowered", metadata: ["first": .string(batch.firstError ?? "")])
             }
-            if !page.more || batch.forged > 0 { break }
+            // A cursor that does not move would fetch the same page forever.
+            if !page.more || batch.forged > 0 || page.cursor <= page.since { break }
         }
         report.ok = true
         return report
     }
 
-    /// One page of a peer's changes feed, fetched and checked.
+    /// One page of a peer's changes feed.
     struct Page: Sendable {
         var since: Int64
         var indexID: String
@@ -283,7 +295,10 @@ extension Federation {
         var head: Int64
         var more: Bool
         var count: Int
-        var screened: [Screened]
+        /// The revisions' lines as served, until they are checked.
+        var raw: [[UInt8]]
+        /// Each line's verdict, once checked.
+        var screened: [Screened] = []
         var bytesIn: Int
         var bytesOut: Int
         var milliseconds: Double
@@ -297,6 +312,7 @@ extension Federation {
         var bytesOut = 0
     }
 
+    /// One page of a peer's changes feed, fetched but not yet checked.
     func fetchPage(_ peer: PeerRecord, since: Int64) async throws -> Page {
         let url = FederationClient.join(peer.baseURL, "/federation/v1/changes?since=\(since)&limit=\(settings.batchSize)")
         let answer: FederationClient.Answer
@@ -314,7 +330,35 @@ extension Federation {
         let raw = Array(lines[1..<(lines.count - 1)])
         return Page(
             since: since, indexID: index, cursor: cursor, head: head, more: trailer["more"]?.boolValue ?? false, count: raw.count,
-            screened: try await check(raw, from: peer.nodeID), bytesIn: answer.bytesIn, bytesOut: answer.bytesOut, milliseconds: answer.milliseconds)
+            raw: raw, bytesIn: answer.bytesIn, bytesOut: answer.bytesOut, milliseconds: answer.milliseconds)
+    }
+
+    /// The pages of one pull that are under way, in order. Each has two tasks: its fetch,
+    /// which waits for the fetch before it (the cursor to go on from), and its check, which
+    /// waits for its own fetch. A nil page: the one before it was the last.
+    struct Lookahead {
+        typealias Step = Task<Page?, any Error>
+        let depth: Int
+        var pages: [(fetch: Step, check: Step)] = []
+
+        /// Starts pages until `depth` are under way; `fetch` gets the previous page's fetch.
+        mutating func fill(fetch: (Step?) -> Step, check: (Step) -> Step) {
+            while pages.count < max(1, depth) {
+                let fetched = fetch(pages.last?.fetch)
+                pages.append((fetched, check(fetched)))
+            }
+        }
+
+        /// The oldest page under way, checked; the ones after it go on meanwhile.
+        mutating func next() async throws -> Page? {
+            guard !pages.isEmpty else { return nil }
+            return try await pages.removeFirst().check.value
+        }
+
+        mutating func cancelAll() {
+            for page in pages { page.fetch.cancel(); page.check.cancel() }
+            pages = []
+        }
     }
 
     func failed(_ peerID: String, _ error: String, bytesIn: Int = 0, bytesOut: Int = 0) async {

@@ -219,6 +219,32 @@ struct FederationScenarioTests {
         for id in bad.ids { #expect(try await c.catalog.store.revision(id) == nil) }
     }
 
+    /// Pages are fetched and checked ahead of the one being stored, but a page with forgeries
+    /// still ends the pull: its good revisions are taken, and nothing after it is stored.
+    @Test func aForgedPageEndsThePullWhateverWasFetchedAhead() async throws {
+        let (m, b) = (TestNode("mallory"), TestNode("b") { $0.batchSize = 10 })
+        try await m.start()
+        try await b.start()
+        defer { Task { for n in [m, b] { await n.stop() } } }
+        let ops = { (from: Int) in (from..<(from + 40)).map { i in Operation(.create, .thing, body: ["type": "tool", "name": ["default": .string("Tool \(i)"), "translations": [:]], "manufacturer": ["name": "Bulk"]]) } }
+        try await m.catalog.apply(ops(0)) { [.index($0)] }
+        // Sequences 41 to 43 (the fifth page): tampered, forged, by a blocked author.
+        let bad = try await Self.plantBadRevisions(in: m)
+        try await m.catalog.apply(ops(40)) { [.index($0)] }
+        #expect(try await m.catalog.store.revisionCount() == 83)
+        try await b.federation.setAuthor(bad.blockedAuthor, blocked: true)
+
+        try await b.add(m)
+        #expect(try await eventually { (await b.peer(m)?.rejected ?? 0) >= 3 }, "the bad revisions were not rejected")
+        let record = try #require(await b.peer(m))
+        #expect(record.cursor == 50, "the pull went past the page with forgeries")
+        #expect(record.trust == .untrusted)
+        // Four whole pages and the seven good revisions of the fifth; none of the last four pages.
+        #expect(try await b.catalog.store.revisionCount() == 47)
+        #expect(try await b.catalog.store.count(.thing) == 47)
+        for id in bad.ids { #expect(try await b.catalog.store.revision(id) == nil, "\(id) was stored") }
+    }
+
     /// Puts three bad revisions straight into a node's store (no checks there): one whose body
     /// was changed after signing, one claiming another author, one by an author to be blocked.
     static func plantBadRevisions(in m: TestNode) async throws -> (ids: [RevisionID], bytes: [[UInt8]], blockedAuthor: NodeID) {
