@@ -48,8 +48,6 @@ public enum JSONSerializer {
         return d.description
     }
 
-    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         writeString(s, to: &out)
     }
@@ -72,7 +70,7 @@ public enum JSONSerializer {
             case 0x08: out.put(contentsOf: [0x5C, UInt8(ascii: "b")])
             case 0x0C: out.put(contentsOf: [0x5C, UInt8(ascii: "f")])
             case 0..<0x20:
-                out.put(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                out.put(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, Hex.digits[Int(b >> 4)], Hex.digits[Int(b & 0xF)]])
             default: out.put(b)
             }
         }
