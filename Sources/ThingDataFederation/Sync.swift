@@ -349,10 +349,18 @@ extension Federation {
             }
         }
 
-        /// The oldest page under way, checked; the ones after it go on meanwhile.
+        /// The oldest page under way, checked; the ones after it go on meanwhile. The pages'
+        /// tasks are not children of the pull: cancelling the pull (a node shutting down)
+        /// cancels them here, so a fetch in flight stops at once rather than at its timeout.
         mutating func next() async throws -> Page? {
             guard !pages.isEmpty else { return nil }
-            return try await pages.removeFirst().check.value
+            let first = pages.removeFirst()
+            let all = [first] + pages
+            return try await withTaskCancellationHandler {
+                try await first.check.value
+            } onCancel: {
+                for page in all { page.fetch.cancel(); page.check.cancel() }
+            }
         }
 
         mutating func cancelAll() {

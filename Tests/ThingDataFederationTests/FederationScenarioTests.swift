@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 import ThingDataCore
 import ThingDataFederation
@@ -243,6 +244,38 @@ struct FederationScenarioTests {
         #expect(try await b.catalog.store.revisionCount() == 47)
         #expect(try await b.catalog.store.count(.thing) == 47)
         for id in bad.ids { #expect(try await b.catalog.store.revision(id) == nil, "\(id) was stored") }
+    }
+
+    /// A pull waiting on a peer that never answers stops as soon as it is cancelled (a node
+    /// shutting down), not when the request times out: its pages are fetched by tasks of
+    /// their own, and cancelling the pull cancels them.
+    @Test func aCancelledPullStopsAtOnceThoughItsFetchIsInFlight() async throws {
+        let (a, b) = (TestNode("a"), TestNode("b"))
+        try await a.start()
+        try await b.start()
+        defer { Task { for n in [a, b] { await n.stop() } } }
+        try await b.add(a)
+        #expect(try await eventually { await b.peer(a)?.state == .active })
+        // No listener and no sync loop on B from here: the only pull is the test's own.
+        await b.stopServer()
+        let silent = try SilentListener()
+        defer { silent.close() }
+        _ = try await b.federation.peers.update(a.nodeID) { $0.baseURL = "http://127.0.0.1:\(silent.port)" }
+        #expect(b.federation.client.timeout == .seconds(30))
+
+        let done = Mutex(false)
+        let pull = Task {
+            let report = await b.federation.pull(a.nodeID)
+            done.withLock { $0 = true }
+            return report
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!done.withLock { $0 }, "the pull ended before it was cancelled")
+        if done.withLock({ $0 }) { Issue.record("\(await pull.value.error ?? "")") }
+        pull.cancel()
+        #expect(await eventually(5) { done.withLock { $0 } }, "the cancelled pull still waits for its fetch")
+        let report = await pull.value
+        #expect(!report.ok)
     }
 
     /// Puts three bad revisions straight into a node's store (no checks there): one whose body

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import Testing
@@ -224,4 +225,27 @@ func makeTestCertificate(in directory: URL) throws -> (cert: String, key: String
     guard p.terminationStatus == 0 else { throw StoreError.unavailable("openssl could not make a test certificate") }
     chmod(key, 0o600)
     return (cert, key)
+}
+
+/// A loopback TCP port that takes connections (the kernel completes them into the backlog)
+/// and never answers: a peer that hangs.
+final class SilentListener: Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else { throw StoreError.unavailable("cannot listen on loopback") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(fd) }
 }
