@@ -349,4 +349,40 @@ enum FileManagerShim {
             #expect(seen.contains(oldest))
         }
     }
+
+    /// Ranking works from each candidate's term statistics. SQLite reads them from its FTS5
+    /// index (positions and token counts); they must be exactly what the core computes from
+    /// the candidate's search document, or the stores would rank differently.
+    @Test(arguments: Backend.available)
+    func theIndexsTermStatisticsAreTheCoresOwn(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let kettle = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Kettle kettle KETTLES descaler", translations: ["ja": "電気ケトルとケトルの蓋", "el": "Βραστήρας νερού", "de": "Wasserkocher Kessel"])))!
+            _ = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Café-Maschine BA-5 model 5, ba 5 spare", manufacturer: "Kaffee Ba")))
+            _ = try await catalog.apply(Operation(.create, .story, body: Sample.story(thing: kettle.id, steps: ["Descale the kettle with citric acid", "Rinse the kettle twice, then the kettle lid", "Kettle done"], category: "Kettle")))
+            let spares = (0..<(SearchQuery.rankWindow + 5)).map { i in Operation(.create, .thing, body: Sample.thing("Kettle \(i) spare part for the kettle ba \(i % 7)")) }
+            _ = try await catalog.apply(spares, path: { [.index($0)] })
+            let queries = ["kettle", "kett desc", "ケトル", "βραστηρας", "ba-5", "ba 5", "the kettle", "cafe maschine", "5", "spare kettle part"]
+            var compared = 0
+            for text in queries {
+                let terms = SearchText.terms(text)
+                for older in [false, true] {
+                    let candidates = try await catalog.store.searchCandidates(SearchQuery(terms: terms), older: older)
+                    let entities = Dictionary(try await catalog.store.entities(atSequences: candidates.map(\.sequence)).map { ($0.sequence, $0.entity) }, uniquingKeysWith: { a, _ in a })
+                    for candidate in candidates {
+                        let entity = try #require(entities[candidate.sequence])
+                        let expected = SearchRanking.statistics(of: SearchText.document(for: entity), terms: terms)
+                        let given = candidate.statistics ?? SearchRanking.statistics(of: candidate.document, terms: terms)
+                        #expect(given == expected, "\(text) in \(SearchText.document(for: entity))")
+                        #expect(given.terms.allSatisfy { $0.count > 0 }, "\(text): every term of a match occurs")
+                        compared += 1
+                    }
+                }
+            }
+            #expect(compared > 2 * SearchQuery.rankWindow)
+            if backend == .sqlite {
+                let candidates = try await catalog.store.searchCandidates(SearchQuery(terms: SearchText.terms("kettle")), older: false)
+                #expect(candidates.allSatisfy { $0.statistics != nil && $0.document.isEmpty }, "SQLite ranks from the index, not the text")
+            }
+        }
+    }
 }

@@ -8,30 +8,77 @@ import Foundation
 public enum SearchRanking {
     public struct Candidate: Sendable {
         public var sequence: Int64
-        /// The folded, space-separated search document (`SearchText.document`).
+        /// The folded, space-separated search document (`SearchText.document`); empty when
+        /// the store gave `statistics` instead.
         public var document: String
+        /// The document's term statistics, when a store's index already knows them (SQLite's
+        /// FTS5 keeps positions and token counts), so ranking need not read the text.
+        public var statistics: Statistics?
         public init(sequence: Int64, document: String) {
             self.sequence = sequence
             self.document = document
+        }
+        public init(sequence: Int64, statistics: Statistics) {
+            self.sequence = sequence
+            self.document = ""
+            self.statistics = statistics
+        }
+    }
+
+    /// What ranking needs of one document: its token count and, for each query term in
+    /// order, how often it occurs and the token position of its first occurrence (0 if none).
+    public struct Statistics: Sendable, Equatable {
+        public var length: Int
+        public var terms: [Occurrences]
+        public init(length: Int, terms: [Occurrences]) {
+            self.length = length
+            self.terms = terms
+        }
+    }
+
+    public struct Occurrences: Sendable, Equatable {
+        public var count: Int
+        public var first: Int
+        public init(count: Int, first: Int) {
+            self.count = count
+            self.first = first
+        }
+    }
+
+    /// A folded document's statistics for `terms`: words match as prefixes of tokens,
+    /// phrases as runs of whole tokens.
+    public static func statistics(of document: String, terms: [SearchText.Term]) -> Statistics {
+        let patterns = patterns(terms)
+        var doc = document
+        let (found, length) = doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
+        return Statistics(length: length, terms: found.map { Occurrences(count: $0.tf, first: $0.first) })
+    }
+
+    /// Work on UTF-8 bytes: documents and terms are folded by the same function, so byte
+    /// equality is the right equality, and it is much cheaper than String's.
+    static func patterns(_ terms: [SearchText.Term]) -> [(parts: [[UInt8]], prefix: Bool)] {
+        terms.map { term in
+            switch term {
+            case .word(let w): ([Array(w.utf8)], true)
+            case .phrase(let p): (p.map { Array($0.utf8) }, false)
+            }
         }
     }
 
     /// Candidates ordered best first; ties go to the older entry.
     public static func rank(_ candidates: [Candidate], terms: [SearchText.Term]) -> [(sequence: Int64, score: Double)] {
         guard !candidates.isEmpty else { return [] }
-        // Work on UTF-8 bytes: documents and terms are folded by the same function, so byte
-        // equality is the right equality, and it is much cheaper than String's.
-        let patterns: [(parts: [[UInt8]], prefix: Bool)] = terms.map { term in
-            switch term {
-            case .word(let w): ([Array(w.utf8)], true)
-            case .phrase(let p): (p.map { Array($0.utf8) }, false)
-            }
-        }
+        let patterns = patterns(terms)
         var stats: [[(tf: Int, first: Int)]] = []
         var lengths: [Int] = []
         stats.reserveCapacity(candidates.count)
         lengths.reserveCapacity(candidates.count)
         for candidate in candidates {
+            if let known = candidate.statistics, known.terms.count == terms.count {
+                stats.append(known.terms.map { ($0.count, $0.first) })
+                lengths.append(known.length)
+                continue
+            }
             var doc = candidate.document
             let (s, length) = doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
             stats.append(s)

@@ -238,18 +238,41 @@ struct SQLContentStore: ContentStore {
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            // The index answers the match with its filter columns; no ranking in SQL.
+            // The index answers the match with its filter columns and, through
+            // `thingdata_stats`, each candidate's term statistics, so ranking never reads the
+            // candidates' text. Exact type and category filters join the few candidates.
             let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
-            let matches: SQLQueryString
+            let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn)) AS stats"
             if older {
                 let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
-                matches = "SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
+                query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
             } else {
-                matches = "SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
+                query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
             }
-            query = "SELECT seq, search_doc FROM entities e WHERE seq IN (" + matches + ")"
-            if let type = q.type { query += " AND e.type = \(bind: type)" }
-            if let category = q.category { query += " AND e.category = \(bind: category)" }
+            if q.type != nil || q.category != nil {
+                query = "SELECT c.seq, c.stats FROM (" + query + ") c JOIN entities e ON e.seq = c.seq WHERE 1"
+                if let type = q.type { query += " AND e.type = \(bind: type)" }
+                if let category = q.category { query += " AND e.category = \(bind: category)" }
+            }
+            let terms = q.terms.count
+            @Sendable func candidate(_ seq: Int, _ stats: ByteBuffer?) throws -> SearchRanking.Candidate {
+                guard let stats, let decoded = SQLiteSearchStatistics.decode(stats, terms: terms) else {
+                    throw StoreError.unavailable("the search index gave no statistics for entry \(seq)")
+                }
+                return SearchRanking.Candidate(sequence: Int64(seq), statistics: decoded)
+            }
+            if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
+                return try rows.compactMap { r in
+                    guard let seq = r.column("seq")?.integer else { return nil }
+                    return try candidate(seq, r.column("stats")?.blob)
+                }
+            }
+            let final = query
+            return try await sessions.read { db in
+                try await db.raw(final).all().map { row in
+                    try candidate(try row.decode(column: "seq", as: Int.self), try row.decode(column: "stats", as: ByteBuffer?.self))
+                }
+            }
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
             var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery"
@@ -261,12 +284,6 @@ struct SQLContentStore: ContentStore {
                 query = "SELECT seq, search_doc FROM entities WHERE " + filter + " AND seq < " + cutoff
             } else {
                 query = "SELECT seq, search_doc FROM entities WHERE " + filter + " ORDER BY seq DESC LIMIT \(literal: window)"
-            }
-        }
-        if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
-            return rows.compactMap { r in
-                guard let seq = r.column("seq")?.integer, let doc = r.column("search_doc")?.string else { return nil }
-                return SearchRanking.Candidate(sequence: Int64(seq), document: doc)
             }
         }
         let final = query
@@ -403,6 +420,9 @@ struct SQLContentStore: ContentStore {
 
 /// Builds each backend's full-text syntax from the core's folded tokens.
 enum FullText {
+    /// The position of `search_doc` among the columns of SQLite's `entity_search` index.
+    static let documentColumn = 3
+
     static func fts5String(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     /// FTS5: `"word"*` for words (prefix), `"a b c"` for phrases, all in the text column and

@@ -34,6 +34,8 @@ final class SQLiteSessions: SQLSessions {
     }
 
     static func open(path: String, readers: Int = 4, logger: Logger) async throws -> SQLiteSessions {
+        // Search ranking reads term statistics through this FTS5 function (every connection).
+        guard SQLiteSearchStatistics.install() else { throw StoreError.unavailable("SQLite refused the search statistics function") }
         let writerThread = NIOThreadPool(numberOfThreads: 1)
         writerThread.start()
         let writer: SQLiteConnection

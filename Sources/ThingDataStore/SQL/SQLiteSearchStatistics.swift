@@ -1,0 +1,90 @@
+import SQLiteNIO
+import ThingDataCore
+import VaporCSQLite
+
+/// `thingdata_stats(entity_search, terms, column)`: an FTS5 auxiliary function that gives,
+/// for the current match, what `SearchRanking` needs without reading the document's text:
+/// the column's token count, then for each of the first `terms` phrases of the query its
+/// number of occurrences in that column and the token position of the first one.
+///
+/// FTS5 already holds both: the positions of every phrase in the row being matched, and each
+/// row's token counts (its `docsize` table). Reading them there, instead of each candidate's
+/// search text from the `entities` table, is what a search spent most of its SQLite time on.
+/// The value is a blob of host-order `Int32`s: length, then count and first for each term.
+///
+/// SQLite registers FTS5 auxiliary functions per connection; `sqlite3_auto_extension` makes
+/// it do so for every connection this process opens after `install()`.
+enum SQLiteSearchStatistics {
+    static let name = "thingdata_stats"
+
+    /// Installs the function for every later connection; true when SQLite accepted it.
+    static func install() -> Bool { installed }
+
+    private static let installed: Bool = {
+        sqlite_nio_sqlite3_auto_extension(unsafeBitCast(register, to: (@convention(c) () -> Void).self)) == SQLITE_OK
+    }()
+
+    /// The entry point SQLite calls for each new connection: finds the connection's FTS5 API
+    /// (`SELECT fts5(?1)` with a bound pointer, as the FTS5 documentation says) and adds the function.
+    private static let register: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, OpaquePointer?) -> Int32 = { db, _, _ in
+        var statement: OpaquePointer?
+        guard sqlite_nio_sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &statement, nil) == SQLITE_OK else { return SQLITE_ERROR }
+        defer { sqlite_nio_sqlite3_finalize(statement) }
+        var api: UnsafeMutablePointer<fts5_api>?
+        // The pointer type is compared by address-stable C string while the statement runs.
+        let pointerType: StaticString = "fts5_api_ptr"
+        withUnsafeMutablePointer(to: &api) { slot in
+            _ = pointerType.utf8Start.withMemoryRebound(to: CChar.self, capacity: pointerType.utf8CodeUnitCount + 1) { type in
+                sqlite_nio_sqlite3_bind_pointer(statement, 1, slot, type, nil)
+            }
+            _ = sqlite_nio_sqlite3_step(statement)
+        }
+        guard let api, let create = api.pointee.xCreateFunction else { return SQLITE_ERROR }
+        return create(api, SQLiteSearchStatistics.name, nil, statistics, nil)
+    }
+
+    private static let statistics: fts5_extension_function = { api, fts, context, count, values in
+        guard let api, let values, count >= 2 else {
+            sqlite_nio_sqlite3_result_error(context, "thingdata_stats(table, terms, column)", -1)
+            return
+        }
+        // FTS5 passes the arguments after the table's.
+        let terms = Int(max(0, min(64, sqlite_nio_sqlite3_value_int(values[0]))))
+        let column = sqlite_nio_sqlite3_value_int(values[1])
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1 + 2 * terms) { out in
+            out.initialize(repeating: 0)
+            var length: Int32 = 0
+            var instances: Int32 = 0
+            var rc = api.pointee.xColumnSize(fts, column, &length)
+            if rc == SQLITE_OK { rc = api.pointee.xInstCount(fts, &instances) }
+            out[0] = length
+            var i: Int32 = 0
+            while rc == SQLITE_OK && i < instances {
+                var phrase: Int32 = 0
+                var instanceColumn: Int32 = 0
+                var offset: Int32 = 0
+                rc = api.pointee.xInst(fts, i, &phrase, &instanceColumn, &offset)
+                i += 1
+                guard rc == SQLITE_OK, instanceColumn == column, phrase >= 0, Int(phrase) < terms else { continue }
+                let slot = 1 + 2 * Int(phrase)
+                out[slot + 1] = out[slot] == 0 ? offset : min(out[slot + 1], offset)
+                out[slot] += 1
+            }
+            guard rc == SQLITE_OK else {
+                sqlite_nio_sqlite3_result_error_code(context, rc)
+                return
+            }
+            // SQLITE_TRANSIENT: SQLite copies the bytes before this returns.
+            sqlite_nio_sqlite3_result_blob(context, out.baseAddress, Int32(out.count * 4), unsafeBitCast(-1 as Int, to: sqlite3_destructor_type.self))
+        }
+    }
+
+    /// The statistics a row's blob holds, or nil if it is not one for `terms` terms.
+    static func decode(_ blob: ByteBuffer, terms: Int) -> SearchRanking.Statistics? {
+        guard blob.readableBytes == (1 + 2 * terms) * 4 else { return nil }
+        return blob.withUnsafeReadableBytes { raw in
+            func value(_ i: Int) -> Int { Int(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+            return SearchRanking.Statistics(length: value(0), terms: (0..<terms).map { SearchRanking.Occurrences(count: value(1 + 2 * $0), first: value(2 + 2 * $0)) })
+        }
+    }
+}
