@@ -1,5 +1,5 @@
 import Testing
-import ThingDataCore
+@testable import ThingDataCore
 
 @Suite struct SearchTextTests {
     @Test func foldsCaseAndAccents() {
@@ -31,6 +31,8 @@ import ThingDataCore
         let ja = Snippet.make(for: e, terms: SearchText.terms("ごて"), language: "ja")
         #expect(ja?.html == "はんだ<mark>ごて</mark>")
         #expect(ja?.language == "ja")
+        let ascii = ContentRules.create(.thing, body: try ContentRules.normalize(.thing, ["type": "tool", "name": ["default": "Rinse & \"descale\" the <kettle>s"], "manufacturer": ["name": "Weller"]]), id: "00000000-0000-0000-0000-000000000002", now: Timestamp(microsecondsSinceEpoch: 0))
+        #expect(Snippet.make(for: ascii, terms: SearchText.terms("KETTLE"))?.html == "Rinse &amp; &quot;descale&quot; the &lt;<mark>kettle</mark>&gt;s")
     }
 }
 
@@ -42,6 +44,17 @@ import ThingDataCore
     ])
     func fastTokensAgreeWithTokenize(_ text: String) {
         #expect(SearchText.tokens(text) == SearchText.tokenize(text).map(\.folded))
+    }
+
+    /// The ASCII path of `tokenize` gives the same tokens, ranges and flags as the scalar path.
+    @Test(arguments: ["Electric Kettle K3, model BA-5 (2019)", "a1_b2-c3", "", "   ", "x", "--Kettle--", "Rinse & \"descale\" <twice>"])
+    func asciiTokenizeAgreesWithTheScalarPath(_ text: String) {
+        let fast = SearchText.tokenizeASCII(text)
+        let slow = SearchText.tokenizeScalars(text)
+        #expect(fast.map(\.folded) == slow.map(\.folded))
+        #expect(fast.map(\.range) == slow.map(\.range))
+        #expect(fast.map { String(text[$0.range]) } == slow.map { String(text[$0.range]) })
+        #expect(fast.allSatisfy { !$0.unspaced })
     }
 }
 

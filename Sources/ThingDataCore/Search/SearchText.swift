@@ -79,6 +79,33 @@ public enum SearchText {
     }
 
     public static func tokenize(_ text: String) -> [Token] {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return tokenizeASCII(text) }
+        return tokenizeScalars(text)
+    }
+
+    /// `tokenize` of an ASCII text: bytes instead of scalars and their Unicode properties
+    /// (a word is a run of letters and digits; the same as the scalar path gives for ASCII).
+    static func tokenizeASCII(_ text: String) -> [Token] {
+        var result: [Token] = []
+        let utf8 = text.utf8
+        var start: String.Index?
+        var i = utf8.startIndex
+        while i < utf8.endIndex {
+            let b = utf8[i]
+            let isWord = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            if isWord {
+                if start == nil { start = i }
+            } else if let s = start {
+                result.append(Token(folded: asciiLower(utf8[s..<i]), range: s..<i, unspaced: false))
+                start = nil
+            }
+            i = utf8.index(after: i)
+        }
+        if let s = start { result.append(Token(folded: asciiLower(utf8[s..<utf8.endIndex]), range: s..<utf8.endIndex, unspaced: false)) }
+        return result
+    }
+
+    static func tokenizeScalars(_ text: String) -> [Token] {
         var result: [Token] = []
         var wordStart: String.Index?
         let scalars = text.unicodeScalars
