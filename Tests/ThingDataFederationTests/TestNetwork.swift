@@ -235,6 +235,7 @@ final class SilentListener: Sendable {
 
     init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StoreError.unavailable("cannot open a socket") }
         self.fd = fd
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -243,7 +244,10 @@ final class SilentListener: Sendable {
         let bound = withUnsafeMutablePointer(to: &address) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard fd >= 0, bound else { throw StoreError.unavailable("cannot listen on loopback") }
+        guard bound else {
+            _ = Glibc.close(fd)
+            throw StoreError.unavailable("cannot listen on loopback")
+        }
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 

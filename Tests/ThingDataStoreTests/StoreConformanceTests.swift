@@ -370,9 +370,15 @@ enum FileManagerShim {
                     let entities = Dictionary(try await catalog.store.entities(atSequences: candidates.map(\.sequence)).map { ($0.sequence, $0.entity) }, uniquingKeysWith: { a, _ in a })
                     for candidate in candidates {
                         let entity = try #require(entities[candidate.sequence])
-                        let expected = SearchRanking.statistics(of: SearchText.document(for: entity), terms: terms)
+                        let document = SearchText.document(for: entity)
+                        if let given = candidate.statistics {
+                            #expect(given == SearchRanking.statistics(of: document, terms: terms), "\(text) in \(document)")
+                        } else {
+                            // A store that keeps the text keeps the entity's document (PostgreSQL's
+                            // JSONB gives translations back in another order: the same tokens).
+                            #expect(candidate.document.split(separator: " ").sorted() == document.split(separator: " ").sorted(), "\(text)")
+                        }
                         let given = candidate.statistics ?? SearchRanking.statistics(of: candidate.document, terms: terms)
-                        #expect(given == expected, "\(text) in \(SearchText.document(for: entity))")
                         #expect(given.terms.allSatisfy { $0.count > 0 }, "\(text): every term of a match occurs")
                         compared += 1
                     }
