@@ -283,6 +283,36 @@ import ThingDataSigning
         }
         FileManagerShim.remove(dir)
     }
+
+    /// Committed pages reach the database file by the background checkpoint, though the WAL is
+    /// far below SQLite's automatic checkpoint (8,000 pages), which would otherwise copy them.
+    @Test func committedPagesReachTheDatabaseFileWithoutTheWriter() async throws {
+        let dir = "/tmp/thingdata-checkpoint-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        let path = dir + "/t.sqlite"
+        @Sendable func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? 0 }
+        try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            // Let any checkpoint of the schema's pages happen first.
+            try await Task.sleep(for: WALCheckpointer.interval * 3)
+            let before = size(path)
+            let ops = (0..<300).map { i in Operation(.create, .thing, body: Sample.thing("Checkpointed radio \(i) with a name long enough to fill pages")) }
+            _ = try await catalog.apply(ops, path: { [.index($0)] })
+            #expect(size(path + "-wal") > 100_000, "the writes went to the WAL")
+            #expect(try await eventually(5) { size(path) > before + 100_000 }, "the database file grew from \(before) bytes")
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass.
+func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
 }
 
 import Foundation

@@ -21,15 +21,17 @@ final class SQLiteSessions: SQLSessions {
     let next = Atomic<Int>(0)
     let writeLock = AsyncLock()
     let groupCommit: GroupCommit<PendingCommit>?
+    let checkpointer: WALCheckpointer
     let logger: Logger
 
-    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], logger: Logger) {
+    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], checkpointer: WALCheckpointer, logger: Logger) {
         self.path = path
         self.writer = writer
         self.writerThread = writerThread
         self.writerExecutor = ThreadPoolExecutor(writerThread)
         self.groupCommit = GroupCommit(executor: writerExecutor)
         self.readers = readers
+        self.checkpointer = checkpointer
         self.logger = logger
     }
 
@@ -61,7 +63,8 @@ final class SQLiteSessions: SQLSessions {
             }
             readerConnections.append(reader)
         }
-        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, logger: logger)
+        let checkpointer = try await WALCheckpointer.start(path: path, logger: logger)
+        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, checkpointer: checkpointer, logger: logger)
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -99,19 +102,98 @@ final class SQLiteSessions: SQLSessions {
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await Self.shielded(on: writerExecutor) { [writeLock, writer] in
+        let result = try await Self.shielded(on: writerExecutor) { [writeLock, writer] in
             try await writeLock.withLock {
                 // BEGIN, COMMIT and ROLLBACK straight through SQLiteNIO: SQLKit's path would add a
                 // hop through an event loop to each.
                 try await Self.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await writer.query($0, []) }) { try await body(writer.sql()) }
             }
         }
+        checkpointer.committed()
+        return result
     }
 
     func close() async throws {
+        await checkpointer.stop()
         for reader in readers { try await reader.close() }
         try await writer.close()
         try await writerThread.shutdownGracefully()
+    }
+}
+
+/// Copies committed pages from the WAL into the database file on its own connection and
+/// thread, beside the writer, so a commit rarely has to.
+///
+/// SQLite's own automatic checkpoint runs inside the COMMIT that crosses `wal_autocheckpoint`
+/// pages: that commit, and every write queued behind it, waits while thousands of pages are
+/// copied and the file is synced (measured under POST load: 4 % of all CPU on the writer's
+/// thread and the p99 of POST; a larger threshold raised POST throughput 10 to 15 % but
+/// doubled its p99). This task runs a PASSIVE checkpoint, which never blocks the writer or
+/// readers, a short while after writes. The writer keeps SQLite's automatic checkpoint: it
+/// then finds the pages already copied, does the little that is left, and lets the WAL
+/// start over from its beginning, which only a checkpoint that copied everything allows.
+final class WALCheckpointer: Sendable {
+    /// How long after a commit the next checkpoint may start (writes in between share it).
+    static let interval: Duration = .milliseconds(100)
+
+    private let connection: SQLiteConnection
+    private let thread: NIOThreadPool
+    private let commits = Atomic<Int>(0)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let logger: Logger
+
+    private init(connection: SQLiteConnection, thread: NIOThreadPool, logger: Logger) {
+        self.connection = connection
+        self.thread = thread
+        self.logger = logger
+    }
+
+    static func start(path: String, logger: Logger) async throws -> WALCheckpointer {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: thread, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+            _ = try await connection.query("PRAGMA busy_timeout=10000", [])
+        } catch {
+            try? await thread.shutdownGracefully()
+            throw error
+        }
+        let checkpointer = WALCheckpointer(connection: connection, thread: thread, logger: logger)
+        checkpointer.task.withLock { $0 = Task { await checkpointer.run() } }
+        return checkpointer
+    }
+
+    /// A write transaction committed.
+    func committed() {
+        commits.add(1, ordering: .relaxed)
+    }
+
+    private func run() async {
+        var done = 0
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: Self.interval) } catch { return }
+            let now = commits.load(ordering: .relaxed)
+            guard now != done else { continue }
+            done = now
+            do {
+                _ = try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", [])
+            } catch {
+                logger.debug("background checkpoint: \(error)")
+            }
+        }
+    }
+
+    func stop() async {
+        let running = task.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
+        guard let running else { return }
+        running.cancel()
+        await running.value
+        try? await connection.close()
+        try? await thread.shutdownGracefully()
     }
 }
 
