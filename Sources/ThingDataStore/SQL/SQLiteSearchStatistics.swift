@@ -31,7 +31,7 @@ enum SQLiteSearchStatistics {
         guard sqlite_nio_sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &statement, nil) == SQLITE_OK else { return SQLITE_ERROR }
         defer { sqlite_nio_sqlite3_finalize(statement) }
         var api: UnsafeMutablePointer<fts5_api>?
-        // The pointer type is compared by address-stable C string while the statement runs.
+        // SQLite keeps the type string's address until the statement has run: a static string.
         let pointerType: StaticString = "fts5_api_ptr"
         withUnsafeMutablePointer(to: &api) { slot in
             _ = pointerType.utf8Start.withMemoryRebound(to: CChar.self, capacity: pointerType.utf8CodeUnitCount + 1) { type in
