@@ -48,10 +48,12 @@ public enum SearchRanking {
     /// A folded document's statistics for `terms`: words match as prefixes of tokens,
     /// phrases as runs of whole tokens.
     public static func statistics(of document: String, terms: [SearchText.Term]) -> Statistics {
-        let patterns = patterns(terms)
+        statistics(of: document, patterns(terms))
+    }
+
+    static func statistics(of document: String, _ patterns: [(parts: [[UInt8]], prefix: Bool)]) -> Statistics {
         var doc = document
-        let (found, length) = doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
-        return Statistics(length: length, terms: found.map { Occurrences(count: $0.tf, first: $0.first) })
+        return doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
     }
 
     /// Work on UTF-8 bytes: documents and terms are folded by the same function, so byte
@@ -69,25 +71,14 @@ public enum SearchRanking {
     public static func rank(_ candidates: [Candidate], terms: [SearchText.Term]) -> [(sequence: Int64, score: Double)] {
         guard !candidates.isEmpty else { return [] }
         let patterns = patterns(terms)
-        var stats: [[(tf: Int, first: Int)]] = []
-        var lengths: [Int] = []
-        stats.reserveCapacity(candidates.count)
-        lengths.reserveCapacity(candidates.count)
-        for candidate in candidates {
-            if let known = candidate.statistics, known.terms.count == terms.count {
-                stats.append(known.terms.map { ($0.count, $0.first) })
-                lengths.append(known.length)
-                continue
-            }
-            var doc = candidate.document
-            let (s, length) = doc.withUTF8 { bytes in occurrences(patterns, in: bytes) }
-            stats.append(s)
-            lengths.append(length)
-        }
+        let stats = candidates.map { $0.statistics ?? statistics(of: $0.document, patterns) }
+        let lengths = stats.map(\.length)
+        // A term a store's statistics leave out counts as not found.
+        func found(_ i: Int, _ t: Int) -> Occurrences { t < stats[i].terms.count ? stats[i].terms[t] : Occurrences(count: 0, first: 0) }
         let averageLength = max(1, Double(lengths.reduce(0, +)) / Double(lengths.count))
         let n = Double(candidates.count)
         let idf: [Double] = terms.indices.map { t in
-            let df = Double(stats.filter { $0[t].tf > 0 }.count)
+            let df = Double(stats.indices.filter { found($0, t).count > 0 }.count)
             return log(1 + (n - df + 0.5) / (df + 0.5))
         }
         var scored: [(sequence: Int64, score: Double)] = []
@@ -96,11 +87,11 @@ public enum SearchRanking {
             let length = Double(lengths[i])
             var score = 0.0
             for t in terms.indices {
-                let (tf, first) = stats[i][t]
-                guard tf > 0 else { continue }
-                let f = Double(tf)
+                let occurrences = found(i, t)
+                guard occurrences.count > 0 else { continue }
+                let f = Double(occurrences.count)
                 score += idf[t] * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * length / averageLength))
-                score += 0.5 / Double(1 + first)
+                score += 0.5 / Double(1 + occurrences.first)
             }
             scored.append((candidate.sequence, score))
         }
@@ -109,7 +100,7 @@ public enum SearchRanking {
     }
 
     /// For each pattern: occurrences and first token position; and the document's token count.
-    static func occurrences(_ patterns: [(parts: [[UInt8]], prefix: Bool)], in doc: UnsafeBufferPointer<UInt8>) -> ([(tf: Int, first: Int)], Int) {
+    static func occurrences(_ patterns: [(parts: [[UInt8]], prefix: Bool)], in doc: UnsafeBufferPointer<UInt8>) -> Statistics {
         // Token boundaries.
         var starts: [Int] = []
         var ends: [Int] = []
@@ -128,7 +119,7 @@ public enum SearchRanking {
             for j in 0..<part.count where doc[starts[k] + j] != part[j] { return false }
             return true
         }
-        var result: [(tf: Int, first: Int)] = []
+        var result: [Occurrences] = []
         for (parts, prefix) in patterns {
             var tf = 0
             var first = Int.max
@@ -145,8 +136,8 @@ public enum SearchRanking {
                     }
                 }
             }
-            result.append((tf, first == Int.max ? 0 : first))
+            result.append(Occurrences(count: tf, first: first == Int.max ? 0 : first))
         }
-        return (result, starts.count)
+        return Statistics(length: starts.count, terms: result)
     }
 }

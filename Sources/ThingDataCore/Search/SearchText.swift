@@ -91,9 +91,7 @@ public enum SearchText {
         var start: String.Index?
         var i = utf8.startIndex
         while i < utf8.endIndex {
-            let b = utf8[i]
-            let isWord = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-            if isWord {
+            if isASCIIWord(utf8[i]) {
                 if start == nil { start = i }
             } else if let s = start {
                 result.append(Token(folded: asciiLower(utf8[s..<i]), range: s..<i, unspaced: false))
@@ -103,6 +101,11 @@ public enum SearchText {
         }
         if let s = start { result.append(Token(folded: asciiLower(utf8[s..<utf8.endIndex]), range: s..<utf8.endIndex, unspaced: false)) }
         return result
+    }
+
+    /// A letter or digit: what the scalar path takes as a word character, for ASCII.
+    static func isASCIIWord(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
     }
 
     static func tokenizeScalars(_ text: String) -> [Token] {
@@ -142,8 +145,7 @@ public enum SearchText {
         if text.utf8.allSatisfy({ $0 < 0x80 }) {
             var word: [UInt8] = []
             for b in text.utf8 {
-                let isWord = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                if isWord {
+                if isASCIIWord(b) {
                     word.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
                 } else if !word.isEmpty {
                     result.append(String(decoding: word, as: UTF8.self))

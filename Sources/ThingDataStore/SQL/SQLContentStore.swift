@@ -254,24 +254,16 @@ struct SQLContentStore: ContentStore {
                 if let type = q.type { query += " AND e.type = \(bind: type)" }
                 if let category = q.category { query += " AND e.category = \(bind: category)" }
             }
-            let terms = q.terms.count
-            @Sendable func candidate(_ seq: Int, _ stats: ByteBuffer?) throws -> SearchRanking.Candidate {
-                guard let stats, let decoded = SQLiteSearchStatistics.decode(stats, terms: terms) else {
+            // Every bind here is text, so the direct path always takes the query.
+            guard let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) else {
+                throw StoreError.unavailable("the search query could not be run on SQLite")
+            }
+            return try rows.compactMap { r in
+                guard let seq = r.column("seq")?.integer else { return nil }
+                guard let stats = r.column("stats")?.blob, let decoded = SQLiteSearchStatistics.decode(stats, terms: q.terms.count) else {
                     throw StoreError.unavailable("the search index gave no statistics for entry \(seq)")
                 }
                 return SearchRanking.Candidate(sequence: Int64(seq), statistics: decoded)
-            }
-            if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
-                return try rows.compactMap { r in
-                    guard let seq = r.column("seq")?.integer else { return nil }
-                    return try candidate(seq, r.column("stats")?.blob)
-                }
-            }
-            let final = query
-            return try await sessions.read { db in
-                try await db.raw(final).all().map { row in
-                    try candidate(try row.decode(column: "seq", as: Int.self), try row.decode(column: "stats", as: ByteBuffer?.self))
-                }
             }
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
