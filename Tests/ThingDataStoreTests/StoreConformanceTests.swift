@@ -421,4 +421,38 @@ enum FileManagerShim {
             }
         }
     }
+
+    /// A document's length, which SQLite's readers remember per connection, follows each edit
+    /// and delete: every reader, asked again after the change, gives the new document's count.
+    @Test(arguments: Backend.available)
+    func aDocumentsLengthFollowsItsEdits(_ backend: Backend) async throws {
+        try await backend.withCatalog { catalog in
+            let lamp = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Lamp")))!
+            _ = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Lamp shade")))
+            let terms = SearchText.terms("lamp")
+            func lengths() async throws -> [Int64: Int] {
+                let candidates = try await catalog.store.searchCandidates(SearchQuery(terms: terms), older: false)
+                let entities = Dictionary(try await catalog.store.entities(atSequences: candidates.map(\.sequence)).map { ($0.sequence, $0.entity) }, uniquingKeysWith: { a, _ in a })
+                var lengths: [Int64: Int] = [:]
+                for c in candidates {
+                    let given = c.statistics ?? SearchRanking.statistics(of: c.document, terms: terms)
+                    let entity = try #require(entities[c.sequence])
+                    #expect(given == SearchRanking.statistics(of: SearchText.document(for: entity), terms: terms))
+                    lengths[c.sequence] = given.length
+                }
+                return lengths
+            }
+            // More asks than readers, so every reader has met both documents.
+            for _ in 0..<8 { #expect(try await lengths().count == 2) }
+            let before = try await lengths()
+            try await catalog.apply(Operation(.patch, .thing, id: lamp.id, body: ["name": ["default": "Lamp with a long name of many words, a desk lamp"]]))
+            for _ in 0..<8 {
+                let after = try await lengths()
+                #expect(after.count == 2)
+                #expect(after.values.sorted() != before.values.sorted(), "the edited document's length changed")
+            }
+            try await catalog.apply(Operation(.delete, .thing, id: lamp.id))
+            for _ in 0..<8 { #expect(try await lengths().count == 1) }
+        }
+    }
 }
