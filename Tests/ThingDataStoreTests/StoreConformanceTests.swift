@@ -303,6 +303,28 @@ import ThingDataSigning
             #expect(try await eventually(5) { size(path) > before + 100_000 }, "the database file grew from \(before) bytes")
         }
     }
+
+    /// Writes in many transactions leave the full-text index in many segments; once writes
+    /// pause, the background merge brings them down, and search still finds every thing.
+    @Test func theSearchIndexIsMergedWhenWritesPause() async throws {
+        let dir = "/tmp/thingdata-merge-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        try await withContentStore(.sqlite(path: dir + "/t.sqlite"), logger: Backend.logger) { store in
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            let sessions = try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions)
+            @Sendable func segments() async throws -> Int {
+                try await sessions.read { db in try await db.raw("SELECT count(DISTINCT segid) AS n FROM entity_search_idx").first()?.decode(column: "n", as: Int.self) ?? -1 }
+            }
+            // One transaction each: FTS5 writes a segment per transaction.
+            for i in 0..<24 { _ = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Merged toaster \(i)"))) }
+            let written = try await segments()
+            #expect(written >= 4, "automerge alone leaves several segments")
+            #expect(try await eventually(10) { try await segments() <= 2 }, "merged down from \(written)")
+            let found = try await catalog.search("toaster", lang: nil, kinds: EntityKind.allCases, type: nil, category: nil, limit: 100, offset: 0)
+            #expect(found["count"]?.intValue == 24, "search finds every thing after the merge")
+        }
+    }
 }
 
 /// Polls `condition` until it holds or `seconds` pass.
