@@ -295,7 +295,7 @@ import ThingDataSigning
         try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
             let catalog = try await Catalog.open(store: store, key: .generate())
             // Let any checkpoint of the schema's pages happen first.
-            try await Task.sleep(for: WALCheckpointer.interval * 3)
+            try await Task.sleep(for: SQLiteUpkeep.interval * 3)
             let before = size(path)
             let ops = (0..<300).map { i in Operation(.create, .thing, body: Sample.thing("Checkpointed radio \(i) with a name long enough to fill pages")) }
             _ = try await catalog.apply(ops, path: { [.index($0)] })

@@ -19,20 +19,21 @@ final class SQLiteSessions: SQLSessions {
     let writerExecutor: ThreadPoolExecutor
     let readers: [SQLiteConnection]
     let next = Atomic<Int>(0)
-    let writeLock = AsyncLock()
+    /// Write transactions take it: the writer's, and the upkeep's index merges.
+    let writeLock: AsyncLock
     let groupCommit: GroupCommit<PendingCommit>?
-    let checkpointer: WALCheckpointer
+    let upkeep: SQLiteUpkeep
     let logger: Logger
-    private let upkeep = Mutex<Task<Void, Never>?>(nil)
 
-    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], checkpointer: WALCheckpointer, logger: Logger) {
+    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], upkeep: SQLiteUpkeep, writeLock: AsyncLock, logger: Logger) {
         self.path = path
         self.writer = writer
         self.writerThread = writerThread
         self.writerExecutor = ThreadPoolExecutor(writerThread)
         self.groupCommit = GroupCommit(executor: writerExecutor)
         self.readers = readers
-        self.checkpointer = checkpointer
+        self.upkeep = upkeep
+        self.writeLock = writeLock
         self.logger = logger
     }
 
@@ -64,75 +65,9 @@ final class SQLiteSessions: SQLSessions {
             }
             readerConnections.append(reader)
         }
-        let checkpointer = try await WALCheckpointer.start(path: path, logger: logger)
-        let sessions = SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, checkpointer: checkpointer, logger: logger)
-        sessions.upkeep.withLock { $0 = Task { await sessions.mergeSearchIndexWhenQuiet() } }
-        return sessions
-    }
-
-    // MARK: Search index upkeep
-
-    /// How long writes must pause before the search index is merged.
-    static let quietBeforeMerging: Duration = .seconds(1)
-    /// Leaf pages one merge step writes: one short write transaction (milliseconds).
-    static let pagesPerMergeStep = 200
-
-    /// Merges the full-text index's segments into one whenever writes pause.
-    ///
-    /// FTS5 writes a new segment with every transaction and merges them only in batches of
-    /// four per level, so an index that took writes holds several segments (seven after
-    /// seeding 100,000 things), and every search reads each of them. Merging them (FTS5's
-    /// incremental `merge`) took that index to one segment in 38 steps and made searches over
-    /// it about 10 % cheaper. The steps go through the writer like any transaction, stop as
-    /// soon as other writes come, and start again after the next pause.
-    private func mergeSearchIndexWhenQuiet() async {
-        var seen = checkpointer.commitCount
-        var pending = true
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: Self.quietBeforeMerging) } catch { return }
-            let now = checkpointer.commitCount
-            guard now == seen else {
-                (seen, pending) = (now, true)
-                continue
-            }
-            guard pending else { continue }
-            var steps = 0
-            do {
-                while !Task.isCancelled {
-                    let merged = try await mergeStep()
-                    steps += 1
-                    let after = checkpointer.commitCount
-                    // Each step is one commit of its own; more means someone else wrote.
-                    let othersWrote = after - seen > 1
-                    seen = after
-                    if !merged {
-                        pending = false
-                        logger.debug("search index merged", metadata: ["steps": "\(steps)"])
-                        break
-                    }
-                    if othersWrote { break }
-                }
-            } catch {
-                logger.debug("search index merge: \(error)")
-            }
-        }
-    }
-
-    /// One merge step; false when it found nothing to merge. FTS5 documents the test:
-    /// fewer than two rows changed means no work was done. `usermerge` 2 lets a step merge
-    /// any two segments of one level (FTS5 sorts segments into levels by size), so a small
-    /// new segment waits for another of its size instead of the whole index being rewritten
-    /// for it: each document is merged again about log2(segments) times, as in a binary counter.
-    private func mergeStep() async throws -> Bool {
-        try await transaction { db in
-            func changes() async throws -> Int {
-                try await db.raw("SELECT total_changes() AS n").first()?.decode(column: "n", as: Int.self) ?? 0
-            }
-            try await db.raw("INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)").run()
-            let before = try await changes()
-            try await db.raw("INSERT INTO entity_search(entity_search, rank) VALUES ('merge', \(literal: Self.pagesPerMergeStep))").run()
-            return try await changes() - before >= 2
-        }
+        let writeLock = AsyncLock()
+        let upkeep = try await SQLiteUpkeep.start(path: path, writeLock: writeLock, logger: logger)
+        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, upkeep: upkeep, writeLock: writeLock, logger: logger)
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -177,50 +112,62 @@ final class SQLiteSessions: SQLSessions {
                 try await Self.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await writer.query($0, []) }) { try await body(writer.sql()) }
             }
         }
-        checkpointer.committed()
+        upkeep.committed()
         return result
     }
 
     func close() async throws {
-        if let running = upkeep.withLock({ t in defer { t = nil }; return t }) {
-            running.cancel()
-            await running.value
-        }
-        await checkpointer.stop()
+        await upkeep.stop()
         for reader in readers { try await reader.close() }
         try await writer.close()
         try await writerThread.shutdownGracefully()
     }
 }
 
-/// Copies committed pages from the WAL into the database file on its own connection and
-/// thread, beside the writer, so a commit rarely has to.
+/// Background upkeep of the database file, on its own connection and thread beside the
+/// writer: WAL checkpoints a short while after writes, and merges of the full-text index's
+/// segments once writes pause.
 ///
-/// SQLite's own automatic checkpoint runs inside the COMMIT that crosses `wal_autocheckpoint`
-/// pages: that commit, and every write queued behind it, waits while thousands of pages are
-/// copied and the file is synced (measured under POST load: 4 % of all CPU on the writer's
-/// thread and the p99 of POST; a larger threshold raised POST throughput 10 to 15 % but
-/// doubled its p99). This task runs a PASSIVE checkpoint, which never blocks the writer or
-/// readers, a short while after writes. The writer keeps SQLite's automatic checkpoint: it
-/// then finds the pages already copied, does the little that is left, and lets the WAL
-/// start over from its beginning, which only a checkpoint that copied everything allows.
-final class WALCheckpointer: Sendable {
+/// **Checkpoints.** SQLite's own automatic checkpoint runs inside the COMMIT that crosses
+/// `wal_autocheckpoint` pages: that commit, and every write queued behind it, waits while
+/// thousands of pages are copied and the file is synced (measured under POST load: 4 % of all
+/// CPU on the writer's thread and the p99 of POST; a larger threshold raised POST throughput
+/// 10 to 15 % but doubled its p99). This runs a PASSIVE checkpoint, which never blocks the
+/// writer or readers, a short while after writes. The writer keeps SQLite's automatic
+/// checkpoint: it then finds the pages already copied, does the little that is left, and lets
+/// the WAL start over from its beginning, which only a checkpoint that copied everything allows.
+///
+/// **Index merges.** FTS5 writes a new segment with every transaction and merges them only in
+/// batches of four per level, so an index that took writes holds several segments (seven after
+/// seeding 100,000 things), and every search reads each of them. Once writes have paused for
+/// `quietBeforeMerging`, this runs FTS5's incremental `merge` in short steps, each one write
+/// transaction under the writer's lock (so the two never meet as SQLite writers), until a step
+/// finds nothing to do; a write stops it until the next pause. On that 100,000-thing index it
+/// took 38 steps to reach one segment, and searches got about 15 % cheaper. On this connection
+/// the merge's reads fill SQLite's default 2 MB cache, not the writer's 32 MB.
+final class SQLiteUpkeep: Sendable {
     /// How long after a commit the next checkpoint may start (writes in between share it).
     static let interval: Duration = .milliseconds(100)
+    /// How long writes must pause before the search index is merged.
+    static let quietBeforeMerging: Duration = .seconds(1)
+    /// Leaf pages one merge step writes: one short write transaction.
+    static let pagesPerMergeStep = 200
 
     private let connection: SQLiteConnection
     private let thread: NIOThreadPool
+    private let writeLock: AsyncLock
     private let commits = Atomic<Int>(0)
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
 
-    private init(connection: SQLiteConnection, thread: NIOThreadPool, logger: Logger) {
+    private init(connection: SQLiteConnection, thread: NIOThreadPool, writeLock: AsyncLock, logger: Logger) {
         self.connection = connection
         self.thread = thread
+        self.writeLock = writeLock
         self.logger = logger
     }
 
-    static func start(path: String, logger: Logger) async throws -> WALCheckpointer {
+    static func start(path: String, writeLock: AsyncLock, logger: Logger) async throws -> SQLiteUpkeep {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         let connection: SQLiteConnection
@@ -231,9 +178,9 @@ final class WALCheckpointer: Sendable {
             try? await thread.shutdownGracefully()
             throw error
         }
-        let checkpointer = WALCheckpointer(connection: connection, thread: thread, logger: logger)
-        checkpointer.task.withLock { $0 = Task { await checkpointer.run() } }
-        return checkpointer
+        let upkeep = SQLiteUpkeep(connection: connection, thread: thread, writeLock: writeLock, logger: logger)
+        upkeep.task.withLock { $0 = Task { await upkeep.run() } }
+        return upkeep
     }
 
     /// A write transaction committed.
@@ -241,20 +188,67 @@ final class WALCheckpointer: Sendable {
         commits.add(1, ordering: .relaxed)
     }
 
-    /// How many write transactions committed so far.
-    var commitCount: Int { commits.load(ordering: .relaxed) }
-
     private func run() async {
-        var done = 0
+        var checkpointed = 0
+        var lastCommit = ContinuousClock.now
+        var seen = 0
+        // A store opens with its index as it was left: merge once the first pause comes.
+        var unmerged = true
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.interval) } catch { return }
             let now = commits.load(ordering: .relaxed)
-            guard now != done else { continue }
-            done = now
+            if now != seen {
+                (seen, lastCommit, unmerged) = (now, .now, true)
+            }
+            if unmerged, ContinuousClock.now - lastCommit >= Self.quietBeforeMerging {
+                unmerged = await mergeSearchIndex()
+                checkpointed = -1
+            }
+            guard seen != checkpointed else { continue }
+            checkpointed = seen
             do {
                 _ = try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", [])
             } catch {
                 logger.debug("background checkpoint: \(error)")
+            }
+        }
+    }
+
+    /// Merge steps until one finds nothing left to merge (false: done) or a write comes
+    /// between two steps (true: still to do).
+    private func mergeSearchIndex() async -> Bool {
+        var steps = 0
+        do {
+            while !Task.isCancelled {
+                let before = commits.load(ordering: .relaxed)
+                guard try await mergeStep() else {
+                    logger.debug("search index merged", metadata: ["steps": "\(steps)"])
+                    return false
+                }
+                steps += 1
+                if commits.load(ordering: .relaxed) != before { return true }
+            }
+        } catch {
+            logger.debug("search index merge: \(error)")
+        }
+        return true
+    }
+
+    /// One merge step; false when it found nothing to merge. FTS5 documents the test: fewer
+    /// than two rows changed means no work was done. `usermerge` 2 lets a step merge any two
+    /// segments of one level (FTS5 sorts segments into levels by size), so a small new segment
+    /// waits for another of its size instead of the whole index being rewritten for it: each
+    /// document is merged again about log2(segments) times, as in a binary counter.
+    private func mergeStep() async throws -> Bool {
+        try await writeLock.withLock { [connection] in
+            try await SQLiteSessions.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await connection.query($0, []) }) {
+                func changes() async throws -> Int {
+                    try await connection.query("SELECT total_changes() AS n", []).first?.column("n")?.integer ?? 0
+                }
+                _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)", [])
+                let before = try await changes()
+                _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('merge', \(Self.pagesPerMergeStep))", [])
+                return try await changes() - before >= 2
             }
         }
     }
