@@ -1,7 +1,50 @@
+import Foundation
 import Testing
 @testable import ThingDataCore
 
 @Suite struct SearchTextTests {
+    /// The fold as it was written first: the whole text lowercased and decomposed by
+    /// Foundation at once, marks dropped. The table's scalar-by-scalar fold must equal it.
+    static func referenceTokens(_ text: String) -> [String] {
+        var result: [String] = []
+        var word = String.UnicodeScalarView()
+        for s in text.lowercased().decomposedStringWithCanonicalMapping.unicodeScalars where !SearchText.isMark(s) {
+            if SearchText.isUnspaced(s) {
+                if !word.isEmpty { result.append(String(word)); word = String.UnicodeScalarView() }
+                result.append(String(s))
+            } else if SearchText.isWordScalar(s) {
+                SearchText.appendFolded(s, to: &word)
+            } else if !word.isEmpty {
+                result.append(String(word))
+                word = String.UnicodeScalarView()
+            }
+        }
+        if !word.isEmpty { result.append(String(word)) }
+        return result
+    }
+
+    /// Every scalar of the Basic Multilingual Plane, alone and after a letter, and texts
+    /// mixing scripts, combining marks, Hangul, ligatures and letters beyond the BMP.
+    @Test func theFoldTableFoldsAsFoundationDoesOverWholeTexts() {
+        var differing: [String] = []
+        for v in UInt32(0x80)..<0x10000 {
+            guard let s = Unicode.Scalar(v) else { continue }
+            for text in [String(s), "a" + String(s) + "b", String(s) + "\u{301}"] where SearchText.tokens(text) != Self.referenceTokens(text) {
+                differing.append(String(v, radix: 16))
+            }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(20))")
+        let pool = Array("aZéÉßØłİıΣσςΆἌДжЁコーガパ掃除機한국어ﬁﬀǅǄ\u{301}\u{308}\u{0345}\u{093F}ÅÅḱ̀ 𠀋𝐀🙂-_1٣".unicodeScalars)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<Int.random(in: 1...12, using: &generator) { text.append(pool.randomElement(using: &generator)!) }
+            let string = String(text)
+            #expect(SearchText.tokens(string) == Self.referenceTokens(string), "\(string.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(SearchText.tokenize(string).map(\.folded) == SearchText.tokenizeScalars(string).map(\.folded))
+        }
+    }
+
     @Test func foldsCaseAndAccents() {
         #expect(SearchText.fold("Máquina de CAFÉ") == "maquina de cafe")
         #expect(SearchText.fold("Straße, Øre & Łódź!") == "strasse ore lodz")

@@ -11,19 +11,29 @@ public struct Snippet: Sendable, Hashable {
     public static func make(for entity: Entity, terms: [SearchText.Term], language: String? = nil, width: Int = 160) -> Snippet? {
         let fields = SearchText.fields(of: entity)
         guard !fields.isEmpty else { return nil }
-        var best: (score: Int, field: SearchText.FieldText)?
+        var best: (score: Int, field: SearchText.FieldText, tokens: [SearchText.Token])?
         // Good enough to stop looking: every term, and in the wanted language when one is asked for.
         let perfect = terms.count * 10 + (language == nil ? 0 : 5)
+        // Folding keeps ASCII text ASCII: a field without other characters cannot hold these terms.
+        let termsNeedNonASCII = terms.allSatisfy { term in
+            switch term {
+            case .word(let w): !w.utf8.allSatisfy { $0 < 0x80 }
+            case .phrase(let p): p.contains { !$0.utf8.allSatisfy { $0 < 0x80 } }
+            }
+        }
         for f in fields {
-            let folded = SearchText.tokens(f.text)
+            // Each field is tokenized once; the chosen one's tokens are marked below.
+            let tokens = termsNeedNonASCII && f.text.utf8.allSatisfy({ $0 < 0x80 }) ? [] : SearchText.tokenize(f.text)
+            let folded = tokens.map(\.folded)
             var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
             if let language, f.language?.lowercased() == language.lowercased() { score += 5 }
             if f.language == nil { score += 1 }
-            if best == nil || score > best!.score { best = (score, f) }
+            if best == nil || score > best!.score { best = (score, f, tokens) }
             if score >= perfect { break }
         }
-        guard let (_, field) = best else { return nil }
-        let tokens = SearchText.tokenize(field.text)
+        guard let (_, field, chosen) = best else { return nil }
+        // A field skipped unread above is tokenized if it is the one shown after all.
+        let tokens = chosen.isEmpty ? SearchText.tokenize(field.text) : chosen
         let text = field.text
         let folded = tokens.map(\.folded)
         var marked: [Range<String.Index>] = []

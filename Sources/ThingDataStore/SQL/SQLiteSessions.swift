@@ -240,15 +240,20 @@ final class SQLiteUpkeep: Sendable {
     /// waits for another of its size instead of the whole index being rewritten for it: each
     /// document is merged again about log2(segments) times, as in a binary counter.
     private func mergeStep() async throws -> Bool {
-        try await writeLock.withLock { [connection] in
-            try await SQLiteSessions.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await connection.query($0, []) }) {
-                func changes() async throws -> Int {
-                    try await connection.query("SELECT total_changes() AS n", []).first?.column("n")?.integer ?? 0
+        // Shielded like the writer's transactions: stopping the upkeep must not cut a step
+        // between BEGIN and COMMIT, which would leave this connection holding SQLite's write
+        // lock after releasing the writer's.
+        try await SQLiteSessions.shielded { [writeLock, connection] in
+            try await writeLock.withLock {
+                try await SQLiteSessions.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await connection.query($0, []) }) {
+                    func changes() async throws -> Int {
+                        try await connection.query("SELECT total_changes() AS n", []).first?.column("n")?.integer ?? 0
+                    }
+                    _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)", [])
+                    let before = try await changes()
+                    _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('merge', \(Self.pagesPerMergeStep))", [])
+                    return try await changes() - before >= 2
                 }
-                _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)", [])
-                let before = try await changes()
-                _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('merge', \(Self.pagesPerMergeStep))", [])
-                return try await changes() - before >= 2
             }
         }
     }
