@@ -63,8 +63,10 @@ enum SQLiteSearchStatistics {
         }
         static let slots = 1 << 16
         private let db: OpaquePointer?
-        private var entries: [Entry] = []
+        /// Allocated on first use; only SQLite's calls on this connection touch it, one at a time.
+        private var entries: UnsafeMutablePointer<Entry>?
         init(db: OpaquePointer?) { self.db = db }
+        deinit { entries?.deallocate() }
 
         /// The current row's token count in `column`, as `xColumnSize` gives it.
         func length(_ api: UnsafePointer<Fts5ExtensionApi>, _ fts: OpaquePointer?, column: Int32) -> (rc: Int32, length: Int32) {
@@ -74,13 +76,18 @@ enum SQLiteSearchStatistics {
                 var length: Int32 = 0
                 return (api.pointee.xColumnSize(fts, column, &length), length)
             }
-            if entries.isEmpty { entries = Array(repeating: Entry(), count: Self.slots) }
+            let table: UnsafeMutablePointer<Entry>
+            if let entries { table = entries } else {
+                table = .allocate(capacity: Self.slots)
+                table.initialize(repeating: Entry(), count: Self.slots)
+                entries = table
+            }
             let row = api.pointee.xRowid(fts)
-            let slot = Int(truncatingIfNeeded: row) & (Self.slots - 1)
-            if entries[slot].row == row && entries[slot].version == version { return (SQLITE_OK, entries[slot].length) }
+            let entry = table + (Int(truncatingIfNeeded: row) & (Self.slots - 1))
+            if entry.pointee.row == row && entry.pointee.version == version { return (SQLITE_OK, entry.pointee.length) }
             var length: Int32 = 0
             let rc = api.pointee.xColumnSize(fts, column, &length)
-            if rc == SQLITE_OK { entries[slot] = Entry(row: row, version: version, length: length) }
+            if rc == SQLITE_OK { entry.pointee = Entry(row: row, version: version, length: length) }
             return (rc, length)
         }
     }
