@@ -143,8 +143,8 @@ final class SQLiteSessions: SQLSessions {
 /// `quietBeforeMerging`, this runs FTS5's incremental `merge` in short steps, each one write
 /// transaction under the writer's lock (so the two never meet as SQLite writers), until a step
 /// finds nothing to do; a write stops it until the next pause. On that 100,000-thing index it
-/// took 38 steps to reach one segment, and searches got about 15 % cheaper. On this connection
-/// the merge's reads fill SQLite's default 2 MB cache, not the writer's 32 MB.
+/// took 38 steps to reach one segment, and 6 to 29 % more searches per second were answered.
+/// On this connection the merge's reads fill SQLite's default 2 MB cache, not the writer's 32 MB.
 final class SQLiteUpkeep: Sendable {
     /// How long after a commit the next checkpoint may start (writes in between share it).
     static let interval: Duration = .milliseconds(100)
