@@ -202,6 +202,9 @@ final class SQLiteUpkeep: Sendable {
             }
             if unmerged, ContinuousClock.now - lastCommit >= Self.quietBeforeMerging {
                 unmerged = await mergeSearchIndex()
+                // Interrupted by writes, or failed (another process writing, say): wait for
+                // the next full pause rather than trying again at the next tick.
+                if unmerged { lastCommit = .now }
                 checkpointed = -1
             }
             guard seen != checkpointed else { continue }
@@ -215,7 +218,7 @@ final class SQLiteUpkeep: Sendable {
     }
 
     /// Merge steps until one finds nothing left to merge (false: done) or a write comes
-    /// between two steps (true: still to do).
+    /// between two steps or a step fails (true: still to do).
     private func mergeSearchIndex() async -> Bool {
         var steps = 0
         do {
