@@ -316,6 +316,8 @@ import ThingDataSigning
             @Sendable func segments() async throws -> Int {
                 try await sessions.read { db in try await db.raw("SELECT count(DISTINCT segid) AS n FROM entity_search_idx").first()?.decode(column: "n", as: Int.self) ?? -1 }
             }
+            let usermerge = try await sessions.read { db in try await db.raw("SELECT v FROM entity_search_config WHERE k = 'usermerge'").first()?.decode(column: "v", as: Int.self) }
+            #expect(usermerge == 2, "the migration sets the index's usermerge")
             // One transaction each: FTS5 writes a segment per transaction.
             for i in 0..<24 { _ = try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Merged toaster \(i)"))) }
             let written = try await segments()

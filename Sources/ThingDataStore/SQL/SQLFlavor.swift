@@ -59,6 +59,9 @@ public enum SQLFlavor: String, Sendable {
                     "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
                     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
                 ]),
+                // FTS5 keeps this in the index's own config: the background merge (`SQLiteUpkeep`)
+                // may then merge any two segments of one size level.
+                (5, ["INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)"]),
             ]
         case .postgres:
             return [

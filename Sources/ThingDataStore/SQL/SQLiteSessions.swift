@@ -238,8 +238,8 @@ final class SQLiteUpkeep: Sendable {
     }
 
     /// One merge step; false when it found nothing to merge. FTS5 documents the test: fewer
-    /// than two rows changed means no work was done. `usermerge` 2 lets a step merge any two
-    /// segments of one level (FTS5 sorts segments into levels by size), so a small new segment
+    /// than two rows changed means no work was done. `usermerge` 2 (set by a migration) lets a
+    /// step merge any two segments of one level (FTS5 sorts segments into levels by size), so a small new segment
     /// waits for another of its size instead of the whole index being rewritten for it: each
     /// document is merged again about log2(segments) times, as in a binary counter.
     private func mergeStep() async throws -> Bool {
@@ -252,7 +252,6 @@ final class SQLiteUpkeep: Sendable {
                     func changes() async throws -> Int {
                         try await connection.query("SELECT total_changes() AS n", []).first?.column("n")?.integer ?? 0
                     }
-                    _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)", [])
                     let before = try await changes()
                     _ = try await connection.query("INSERT INTO entity_search(entity_search, rank) VALUES ('merge', \(Self.pagesPerMergeStep))", [])
                     return try await changes() - before >= 2
