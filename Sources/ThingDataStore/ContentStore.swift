@@ -26,6 +26,9 @@ public protocol ContentStore: Sendable {
     /// Matches of a search, newest first: the newest `SearchQuery.rankWindow` of them, or
     /// (`older`) every match older than those. Ranking is shared (`search`).
     func searchCandidates(_ query: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate]
+    /// Ranked hits of a search; the shared default ranks `searchCandidates` and fetches the
+    /// page with `entities(atSequences:)`, a store may do the same in fewer round trips.
+    func search(_ query: SearchQuery) async throws -> [SearchHit]
     /// Entities by store sequence, in any order.
     func entities(atSequences sequences: [Int64]) async throws -> [Listed]
     func count(_ kind: EntityKind) async throws -> Int
@@ -84,20 +87,18 @@ extension ContentStore {
         return try await ingest(revisions, prepared: prepared)
     }
 
+    public func search(_ q: SearchQuery) async throws -> [SearchHit] { try await rankedSearch(q) }
+
     /// Ranked search: the newest `rankWindow` matches ranked first, then older matches ranked
     /// (see `SearchQuery`); the same ranking on every store.
-    public func search(_ q: SearchQuery) async throws -> [SearchHit] {
+    public func rankedSearch(_ q: SearchQuery) async throws -> [SearchHit] {
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        let window = SearchQuery.rankWindow
-        let newestCount = max(0, min(q.limit, window - q.offset))
         var page: [(sequence: Int64, score: Double)] = []
-        if newestCount > 0 {
-            let ranked = SearchRanking.rank(try await searchCandidates(q, older: false), terms: q.terms)
-            page += ranked.dropFirst(q.offset).prefix(newestCount)
+        if q.fromNewest > 0 {
+            page += q.pageOfNewest(SearchRanking.rank(try await searchCandidates(q, older: false), terms: q.terms))
         }
-        if q.limit - newestCount > 0 {
-            let ranked = SearchRanking.rank(try await searchCandidates(q, older: true), terms: q.terms)
-            page += ranked.dropFirst(max(0, q.offset - window)).prefix(q.limit - newestCount)
+        if q.fromOlder > 0 {
+            page += q.pageOfOlder(SearchRanking.rank(try await searchCandidates(q, older: true), terms: q.terms))
         }
         guard !page.isEmpty else { return [] }
         let bySequence = Dictionary(try await entities(atSequences: page.map(\.sequence)).map { ($0.sequence, $0.entity) }, uniquingKeysWith: { a, _ in a })
@@ -183,6 +184,21 @@ public struct SearchQuery: Sendable {
         self.category = category
         self.limit = limit
         self.offset = offset
+    }
+
+    /// How many of the page come from the newest window's ranking, and how many from the
+    /// older matches' ranking.
+    public var fromNewest: Int { max(0, min(limit, Self.rankWindow - offset)) }
+    public var fromOlder: Int { limit - fromNewest }
+
+    /// The page's part of the newest window's ranking.
+    public func pageOfNewest(_ ranked: [(sequence: Int64, score: Double)]) -> ArraySlice<(sequence: Int64, score: Double)> {
+        ranked.dropFirst(offset).prefix(fromNewest)
+    }
+
+    /// The page's part of the older matches' ranking.
+    public func pageOfOlder(_ ranked: [(sequence: Int64, score: Double)]) -> ArraySlice<(sequence: Int64, score: Double)> {
+        ranked.dropFirst(max(0, offset - Self.rankWindow)).prefix(fromOlder)
     }
 }
 

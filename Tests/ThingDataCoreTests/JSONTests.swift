@@ -12,6 +12,31 @@ import ThingDataCore
         #expect(v["n"] == .object([:]))
     }
 
+    /// Integers are read digit by digit up to 18 digits and through text beyond; both give
+    /// what Swift's own conversion gives, at every length and at the edges of Int64.
+    @Test func integersOfEveryLengthAndTheEdgesOfInt64() throws {
+        var texts = ["0", "-0", "7", "-7", "9223372036854775807", "-9223372036854775808"]
+        var digits = ""
+        for d in 1...19 {
+            digits += String(d % 10)
+            texts += [digits, "-" + digits]
+        }
+        for text in texts {
+            #expect(try JSONParser.parse(text) == .int(Int64(text)!), "\(text)")
+            #expect(try JSONParser.parse("[\(text), \(text)]") == .array([.int(Int64(text)!), .int(Int64(text)!)]), "\(text) in an array")
+        }
+        // One past Int64 falls back to a double, as before.
+        #expect(try JSONParser.parse("9223372036854775808") == .double(9223372036854775808))
+        #expect(try JSONParser.parse("-9223372036854775809") == .double(-9223372036854775809))
+    }
+
+    /// Strings with and without escapes, and an escape at either end.
+    @Test func stringsWithAndWithoutEscapes() throws {
+        let cases: [(String, String)] = [(#""""#, ""), (#""plain""#, "plain"), (#""a\nb""#, "a\nb"), (#""\"x""#, "\"x"),
+            (#""x\"""#, "x\""), (#""ケトル \u0041""#, "ケトル A"), (#""\\""#, "\\"), (#""long text without any escape, longer than fifteen bytes""#, "long text without any escape, longer than fifteen bytes")]
+        for (json, text) in cases { #expect(try JSONParser.parse(json) == .string(text), "\(json)") }
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"\\x\"", "tru", "{\"a\":1}x", "\"a\nb\"", "\"\\ud800\"", "\"\\udc00x\"", "NaN", "1e999"])
     func rejectsMalformedInput(_ text: String) {
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }

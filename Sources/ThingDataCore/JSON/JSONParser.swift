@@ -175,8 +175,11 @@ private struct Cursor {
             guard index < bytes.count else { throw fail("unterminated string") }
             let c = bytes[index]
             if c == UInt8(ascii: "\"") {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                let tail = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // Without escapes (most strings) the text is made straight from the input.
+                if out.isEmpty { return String(decoding: tail, as: UTF8.self) }
+                out.append(contentsOf: tail)
                 break
             }
             if c < 0x20 { throw fail("control character in string") }
@@ -267,6 +270,13 @@ private struct Cursor {
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
             guard let c = peek, c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") else { throw fail("invalid number") }
             while let c = peek, c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") { index += 1 }
+        }
+        // Integers of up to 18 digits cannot overflow: added up here without making a text.
+        let digits = index - start - (bytes[start] == UInt8(ascii: "-") ? 1 : 0)
+        if isInteger, digits <= 18 {
+            var v: Int64 = 0
+            for i in (index - digits)..<index { v = v &* 10 &+ Int64(bytes[i] &- UInt8(ascii: "0")) }
+            return .int(bytes[start] == UInt8(ascii: "-") ? -v : v)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }

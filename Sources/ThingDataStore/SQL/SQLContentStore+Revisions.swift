@@ -4,7 +4,7 @@ import ThingDataCore
 
 extension SQLContentStore {
     func heads(_ kind: EntityKind, id: String) async throws -> EntityHeads? {
-        // On SQLite straight through SQLiteNIO: every single GET asks for its ETag.
+        // On SQLite through a fast reader: every single GET asks for its ETag.
         if let sqlite = sessions as? SQLiteSessions {
             let rows = try await sqlite.readRows("SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id = ?1", [id.lowercased()])
             return rows.first.flatMap(EntityHeads.init).flatMap { $0.kind == kind ? $0 : nil }
@@ -385,8 +385,8 @@ extension EntityHeads {
     /// The open conflict as stored (canonical JSON), or nil.
     var conflictText: String? { conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } }
 
-    /// From an `entity_heads` row read through SQLiteNIO.
-    init?(_ row: SQLiteRow) {
+    /// From an `entity_heads` row read through SQLiteNIO or a fast reader.
+    init?(_ row: some SQLiteNamedColumns) {
         guard let kind = row.column("kind")?.string.flatMap(EntityKind.init(rawValue:)), let id = row.column("entity_id")?.string, let heads = row.column("heads")?.string else { return nil }
         let conflict = row.column("conflict")?.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }
         self.init(kind: kind, entityID: id, heads: EntityHeads.heads(fromJSON: heads), deleted: (row.column("deleted")?.integer ?? 0) != 0, conflict: conflict)

@@ -98,8 +98,18 @@ struct SQLContentStore: ContentStore {
         return Listed(entity: entity, sequence: try row.decode(column: "seq", as: Int64.self))
     }
 
+    /// A SQLite row read where the statement stands (columns seq, kind, id, created_at,
+    /// updated_at, body, in that order), its body parsed straight from SQLite's bytes.
+    static func decodeSQLite(_ row: SQLiteCursor) throws -> Listed {
+        guard let kind = EntityKind(rawValue: row.text(1)) else { throw StoreError.unavailable("a stored row has an unknown kind") }
+        guard case .object(let body) = try row.withBytes(5, { try JSONParser.parse($0) }) else { throw StoreError.unavailable("stored body is not an object") }
+        let entity = Entity(kind: kind, id: row.text(2), body: body, createdAt: Timestamp(microsecondsSinceEpoch: row.integer(3)),
+                            updatedAt: row.isNull(4) ? nil : Timestamp(microsecondsSinceEpoch: row.integer(4)))
+        return Listed(entity: entity, sequence: row.integer(0))
+    }
+
     /// SQLite rows read directly: no Decoder machinery on the hottest path.
-    static func decodeSQLite(_ row: SQLiteRow) throws -> Listed {
+    static func decodeSQLite(_ row: SQLiteReadRow) throws -> Listed {
         guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName),
             let id = row.column("id")?.string, let bodyText = row.column("body")?.string,
             let created = row.column("created_at")?.integer, let seq = row.column("seq")?.integer
@@ -110,7 +120,7 @@ struct SQLContentStore: ContentStore {
         return Listed(entity: entity, sequence: Int64(seq))
     }
 
-    /// Entity rows of a query; on SQLite straight through SQLiteNIO.
+    /// Entity rows of a query; on SQLite through a fast reader.
     func fetch(_ query: SQLQueryString) async throws -> [Listed] {
         if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
             return try rows.map(Self.decodeSQLite)
@@ -124,7 +134,7 @@ struct SQLContentStore: ContentStore {
 
     /// The entity (with its ETag) and the relationships touching it, in one query (one lookup in
     /// each of three indexes), in no particular order: callers check kinds and sort by `seq`.
-    /// Short on purpose: SQLiteNIO prepares every statement anew, and preparing the earlier
+    /// Short on purpose: SQLiteNIO prepared every statement anew, and preparing the earlier
     /// three-part UNION took more CPU than running it (perf: 15 % of a node serving GETs).
     static let entityWithRelationshipsSQL = """
         SELECT seq, kind, id, created_at, updated_at, body, CASE WHEN id = ?1 THEN (SELECT etag FROM entity_heads WHERE entity_id = ?1) END AS etag
@@ -148,7 +158,7 @@ struct SQLContentStore: ContentStore {
         }
         let id = id.lowercased()
         let rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id]).sorted { ($0.column("seq")?.integer ?? 0) < ($1.column("seq")?.integer ?? 0) }
-        func render(_ row: SQLiteRow, withRelationships relationships: [[UInt8]]?) throws -> [UInt8] {
+        func render(_ row: SQLiteReadRow, withRelationships relationships: [[UInt8]]?) throws -> [UInt8] {
             guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName), let rowID = row.column("id")?.string,
                 let body = row.column("body")?.string, let created = row.column("created_at")?.integer
             else { throw StoreError.unavailable("a stored row is incomplete") }
@@ -232,39 +242,81 @@ struct SQLContentStore: ContentStore {
 
     // MARK: Search
 
+    /// SQLite: the whole search in one visit to a fast reader (match and statistics, ranking,
+    /// the page of results), instead of two queries each with its own thread hand-overs.
+    func search(_ q: SearchQuery) async throws -> [SearchHit] {
+        guard let sqlite = sessions as? SQLiteSessions else { return try await rankedSearch(q) }
+        guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
+        // Every bind here is text, so the direct path always takes the queries.
+        guard let newest = sqlite.direct(sqliteCandidates(q, older: false)), let older = sqlite.direct(sqliteCandidates(q, older: true)) else {
+            throw StoreError.unavailable("the search query could not be run on SQLite")
+        }
+        let bySequence = "SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE seq = ?1"
+        return try await sqlite.fastReaders.read { reader in
+            var page: [(sequence: Int64, score: Double)] = []
+            if q.fromNewest > 0 {
+                page += q.pageOfNewest(SearchRanking.rank(try Self.candidates(reader, newest, terms: q.terms.count), terms: q.terms))
+            }
+            if q.fromOlder > 0 {
+                page += q.pageOfOlder(SearchRanking.rank(try Self.candidates(reader, older, terms: q.terms.count), terms: q.terms))
+            }
+            var hits: [SearchHit] = []
+            hits.reserveCapacity(page.count)
+            for hit in page {
+                try reader.each(bySequence, [.integer(Int(hit.sequence))]) { row in
+                    hits.append(SearchHit(entity: try Self.decodeSQLite(row).entity, score: hit.score))
+                }
+            }
+            return hits
+        }
+    }
+
+    /// Candidates with their term statistics, read from the cursor (no row copies).
+    private static func candidates(_ reader: SQLiteReader, _ query: (sql: String, binds: [SQLiteData]), terms: Int) throws -> [SearchRanking.Candidate] {
+        var out: [SearchRanking.Candidate] = []
+        out.reserveCapacity(SearchQuery.rankWindow)
+        try reader.each(query.sql, query.binds) { row in
+            let seq = row.integer(0)
+            guard let statistics = row.withBytes(1, { SQLiteSearchStatistics.decode($0, terms: terms) }) else {
+                throw StoreError.unavailable("the search index gave no statistics for entry \(seq)")
+            }
+            out.append(SearchRanking.Candidate(sequence: seq, statistics: statistics))
+        }
+        return out
+    }
+
+    /// The index answers the match with its filter columns and, through `thingdata_stats`,
+    /// each candidate's term statistics, so ranking never reads the candidates' text. Exact
+    /// type and category filters join the few candidates. Columns: seq, stats.
+    func sqliteCandidates(_ q: SearchQuery, older: Bool) -> SQLQueryString {
+        let window = SearchQuery.rankWindow
+        var query: SQLQueryString
+        let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
+        let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn)) AS stats"
+        if older {
+            let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+            query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
+        } else {
+            query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
+        }
+        if q.type != nil || q.category != nil {
+            query = "SELECT c.seq, c.stats FROM (" + query + ") c JOIN entities e ON e.seq = c.seq WHERE 1"
+            if let type = q.type { query += " AND e.type = \(bind: type)" }
+            if let category = q.category { query += " AND e.category = \(bind: category)" }
+        }
+        return query
+    }
+
     func searchCandidates(_ q: SearchQuery, older: Bool) async throws -> [SearchRanking.Candidate] {
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
         let window = SearchQuery.rankWindow
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            // The index answers the match with its filter columns and, through
-            // `thingdata_stats`, each candidate's term statistics, so ranking never reads the
-            // candidates' text. Exact type and category filters join the few candidates.
-            let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
-            let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn)) AS stats"
-            if older {
-                let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
-                query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
-            } else {
-                query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
-            }
-            if q.type != nil || q.category != nil {
-                query = "SELECT c.seq, c.stats FROM (" + query + ") c JOIN entities e ON e.seq = c.seq WHERE 1"
-                if let type = q.type { query += " AND e.type = \(bind: type)" }
-                if let category = q.category { query += " AND e.category = \(bind: category)" }
-            }
-            // Every bind here is text, so the direct path always takes the query.
-            guard let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) else {
+            guard let sqlite = sessions as? SQLiteSessions, let query = sqlite.direct(sqliteCandidates(q, older: older)) else {
                 throw StoreError.unavailable("the search query could not be run on SQLite")
             }
-            return try rows.compactMap { r in
-                guard let seq = r.column("seq")?.integer else { return nil }
-                guard let stats = r.column("stats")?.blob, let decoded = SQLiteSearchStatistics.decode(stats, terms: q.terms.count) else {
-                    throw StoreError.unavailable("the search index gave no statistics for entry \(seq)")
-                }
-                return SearchRanking.Candidate(sequence: Int64(seq), statistics: decoded)
-            }
+            return try await sqlite.fastReaders.read { try Self.candidates($0, query, terms: q.terms.count) }
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
             var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery"

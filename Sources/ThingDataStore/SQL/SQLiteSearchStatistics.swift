@@ -132,11 +132,9 @@ enum SQLiteSearchStatistics {
     }
 
     /// The statistics a row's blob holds, or nil if it is not one for `terms` terms.
-    static func decode(_ blob: ByteBuffer, terms: Int) -> SearchRanking.Statistics? {
-        guard blob.readableBytes == (1 + 2 * terms) * 4 else { return nil }
-        return blob.withUnsafeReadableBytes { raw in
-            func value(_ i: Int) -> Int { Int(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
-            return SearchRanking.Statistics(length: value(0), terms: (0..<terms).map { SearchRanking.Occurrences(count: value(1 + 2 * $0), first: value(2 + 2 * $0)) })
-        }
+    static func decode(_ raw: UnsafeRawBufferPointer, terms: Int) -> SearchRanking.Statistics? {
+        guard raw.count == (1 + 2 * terms) * 4 else { return nil }
+        func value(_ i: Int) -> Int { Int(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+        return SearchRanking.Statistics(length: value(0), terms: (0..<terms).map { SearchRanking.Occurrences(count: value(1 + 2 * $0), first: value(2 + 2 * $0)) })
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import SQLKit
 import SQLiteKit
@@ -18,6 +19,8 @@ final class SQLiteSessions: SQLSessions {
     /// two threads waking each other for every statement.
     let writerExecutor: ThreadPoolExecutor
     let readers: [SQLiteConnection]
+    /// The hot reads' connections (single GETs, lists, search), on SQLite's C API.
+    let fastReaders: SQLiteReaders
     let next = Atomic<Int>(0)
     /// Write transactions take it: the writer's, and the upkeep's index merges.
     let writeLock: AsyncLock
@@ -25,13 +28,14 @@ final class SQLiteSessions: SQLSessions {
     let upkeep: SQLiteUpkeep
     let logger: Logger
 
-    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], upkeep: SQLiteUpkeep, writeLock: AsyncLock, logger: Logger) {
+    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], fastReaders: SQLiteReaders, upkeep: SQLiteUpkeep, writeLock: AsyncLock, logger: Logger) {
         self.path = path
         self.writer = writer
         self.writerThread = writerThread
         self.writerExecutor = ThreadPoolExecutor(writerThread)
         self.groupCommit = GroupCommit(executor: writerExecutor)
         self.readers = readers
+        self.fastReaders = fastReaders
         self.upkeep = upkeep
         self.writeLock = writeLock
         self.logger = logger
@@ -65,9 +69,11 @@ final class SQLiteSessions: SQLSessions {
             }
             readerConnections.append(reader)
         }
+        // One per core: a job holds its connection and thread from start to end.
+        let fastReaders = try SQLiteReaders.open(path: path, count: System.coreCount)
         let writeLock = AsyncLock()
         let upkeep = try await SQLiteUpkeep.start(path: path, writeLock: writeLock, logger: logger)
-        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, upkeep: upkeep, writeLock: writeLock, logger: logger)
+        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, fastReaders: fastReaders, upkeep: upkeep, writeLock: writeLock, logger: logger)
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -75,20 +81,15 @@ final class SQLiteSessions: SQLSessions {
         return try await body(readers[abs(i % readers.count)].sql())
     }
 
-    /// Runs a prepared-text query on a reader straight through SQLiteNIO, skipping SQLKit's
-    /// query building and bind encoding: the path of single-entity reads.
-    func readRows(_ sql: String, _ binds: [String]) async throws -> [SQLiteRow] {
-        try await readRows(sql, binds.map { SQLiteData.text($0) })
+    /// Runs a query on one of the fast readers (a statement prepared once per connection),
+    /// skipping SQLKit's query building and bind encoding: the path of single-entity reads.
+    func readRows(_ sql: String, _ binds: [String]) async throws -> [SQLiteReadRow] {
+        try await fastReaders.rows(sql, binds.map { SQLiteData.text($0) })
     }
 
-    func readRows(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
-        let i = next.add(1, ordering: .relaxed).oldValue
-        return try await readers[abs(i % readers.count)].query(sql, binds)
-    }
-
-    /// Runs a SQLKit query on a reader through SQLiteNIO directly, so rows come back as
-    /// `SQLiteRow`s (no Decoder on the way out). Nil when a bind is of a type it does not map.
-    func readRows(_ query: SQLQueryString) async throws -> [SQLiteRow]? {
+    /// A SQLKit query's text and binds for the fast readers; nil when a bind is of a type
+    /// they do not map.
+    func direct(_ query: SQLQueryString) -> (sql: String, binds: [SQLiteData])? {
         let (sql, binds) = writer.sql().serialize(query)
         var data: [SQLiteData] = []
         data.reserveCapacity(binds.count)
@@ -101,7 +102,14 @@ final class SQLiteSessions: SQLSessions {
             default: return nil
             }
         }
-        return try await readRows(sql, data)
+        return (sql, data)
+    }
+
+    /// Runs a SQLKit query on a fast reader, so rows come back without a Decoder on the way
+    /// out. Nil when a bind is of a type it does not map.
+    func readRows(_ query: SQLQueryString) async throws -> [SQLiteReadRow]? {
+        guard let (sql, binds) = direct(query) else { return nil }
+        return try await fastReaders.rows(sql, binds)
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -118,6 +126,7 @@ final class SQLiteSessions: SQLSessions {
 
     func close() async throws {
         await upkeep.stop()
+        await fastReaders.close()
         for reader in readers { try await reader.close() }
         try await writer.close()
         try await writerThread.shutdownGracefully()

@@ -1,0 +1,87 @@
+import Foundation
+import NIOCore
+import SQLKit
+import SQLiteNIO
+import Testing
+import ThingDataCore
+@testable import ThingDataStore
+
+/// The fast readers: SQLite's C API with statements prepared once per connection.
+@Suite struct SQLiteReaderTests {
+    /// A store's SQLite sessions over a fresh file, closed at the end.
+    func withSessions(_ body: @Sendable (SQLiteSessions) async throws -> Void) async throws {
+        let dir = "/tmp/thingdata-readers-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        try await withContentStore(.sqlite(path: dir + "/t.sqlite"), logger: Backend.logger) { store in
+            try await body(try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions))
+        }
+    }
+
+    /// Every bind type comes back as it went in, and a kept statement sees later writes
+    /// (it is reset and its binds cleared after each run).
+    @Test func keptStatementsSeeLaterWritesAndEveryBindType() async throws {
+        try await withSessions { sessions in
+            let echo = try await sessions.fastReaders.rows("SELECT ?1 AS i, ?2 AS f, ?3 AS t, ?4 AS b, ?5 AS n", [.integer(-7), .float(2.5), .text("ケトル"), .blob(ByteBuffer(bytes: [0, 1, 255])), .null])
+            let row = try #require(echo.first)
+            #expect(row.column("i")?.integer == -7)
+            #expect(row.column("f")?.double == 2.5)
+            #expect(row.column("t")?.string == "ケトル")
+            #expect(row.column("b")?.blob == ByteBuffer(bytes: [0, 1, 255]))
+            #expect(row.column("n")?.isNull == true)
+            let count = "SELECT count(*) AS n FROM node_state WHERE key LIKE ?1"
+            // Every reader prepares and keeps the statement while the table is empty.
+            for _ in 0..<8 { #expect(try await sessions.fastReaders.rows(count, [.text("reader-test-%")]).first?.column("n")?.integer == 0) }
+            for i in 0..<3 {
+                try await sessions.transaction { db in
+                    try await db.raw("INSERT INTO node_state (key, value) VALUES (\(bind: "reader-test-\(i)"), 'v')").run()
+                }
+                for _ in 0..<8 { #expect(try await sessions.fastReaders.rows(count, [.text("reader-test-%")]).first?.column("n")?.integer == i + 1) }
+            }
+            // A bind left out after a run with it is NULL, not the earlier value.
+            #expect(try await sessions.fastReaders.rows("SELECT ?1 IS NULL AS gone", []).first?.column("gone")?.integer == 1)
+        }
+    }
+
+    /// More distinct statements than a connection keeps: each still answers its own query.
+    @Test func moreStatementsThanTheCacheHolds() async throws {
+        try await withSessions { sessions in
+            for round in 0..<2 {
+                for i in 0..<(SQLiteReader.statementCacheSize * 2 + 3) {
+                    let rows = try await sessions.fastReaders.rows("SELECT \(i) + ?1 AS v", [.integer(round)])
+                    #expect(rows.first?.column("v")?.integer == i + round)
+                }
+            }
+        }
+    }
+
+    /// A failing statement throws a store error and hands its connection back: more reads
+    /// than there are connections still run afterwards.
+    @Test func aFailingStatementLeavesTheReadersUsable() async throws {
+        try await withSessions { sessions in
+            for _ in 0..<6 {
+                await #expect(throws: StoreError.self) { try await sessions.fastReaders.rows("SELECT * FROM no_such_table", []) }
+                await #expect(throws: StoreError.self) { try await sessions.fastReaders.rows("SELECT ?1 AS v", [.text("x"), .text("one too many")]) }
+            }
+            // query_only: a reader never writes.
+            await #expect(throws: StoreError.self) { try await sessions.fastReaders.rows("INSERT INTO node_state (key, value) VALUES ('w', 'v')", []) }
+            let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<32 { group.addTask { try await sessions.fastReaders.rows("SELECT ?1 AS v", [.integer(i)]).first?.column("v")?.integer ?? -1 } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.sorted() == Array(0..<32))
+            #expect(try await sessions.readRows("SELECT value FROM node_state WHERE key = ?1", ["w"]).isEmpty)
+        }
+    }
+
+    /// After the store closes, a read fails at once instead of waiting for good.
+    @Test func aReadAfterCloseFails() async throws {
+        let dir = "/tmp/thingdata-readers-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        let readers = try SQLiteReaders.open(path: dir + "/t.sqlite", count: 2)
+        #expect(try await readers.rows("SELECT 1 AS v", []).first?.column("v")?.integer == 1)
+        await readers.close()
+        await #expect(throws: StoreError.self) { try await readers.rows("SELECT 1 AS v", []) }
+    }
+}
