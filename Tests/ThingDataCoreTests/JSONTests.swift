@@ -74,6 +74,19 @@ import ThingDataCore
         #expect(JSONSerializer.string(v).contains("電気ケトル"))  // non-ASCII stays readable
         #expect(JSONSerializer.string(["a": 30.0]) == #"{"a":30.0}"#)
     }
+
+    /// Exact bytes: strings copied whole when nothing needs escaping, escaped byte by byte
+    /// otherwise, short (inline) and long strings alike.
+    @Test func stringsAreEscapedExactlyWhereRFC8259Requires() {
+        let cases: [(String, String)] = [("", #""""#), ("kettle", #""kettle""#), ("電気ケトル", #""電気ケトル""#),
+            ("a long string of plain text with no escapes at all", #""a long string of plain text with no escapes at all""#),
+            ("a\"b\\c\n\u{1}é", #""a\"b\\c\n\u0001é""#), ("\"", #""\"""#), ("end\t", #""end\t""#),
+            ("a long string whose very last character needs an escape\"", #""a long string whose very last character needs an escape\"""#)]
+        for (text, json) in cases {
+            #expect(JSONSerializer.string(.string(text)) == json, "\(json)")
+            #expect(String(decoding: CanonicalJSON.encode(.string(text)), as: UTF8.self) == json, "canonical \(json)")
+        }
+    }
 }
 
 @Suite struct MergePatchTests {

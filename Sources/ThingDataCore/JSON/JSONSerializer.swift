@@ -54,9 +54,14 @@ public enum JSONSerializer {
 
     static func writeString<Sink: ByteSink>(_ s: String, to out: inout Sink) {
         out.put(UInt8(ascii: "\""))
-        // Most strings need no escaping: copy them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.put(contentsOf: s.utf8)
+        // Most strings need no escaping: scanned in place and copied whole. (A string without
+        // contiguous UTF-8, which native strings always have, takes the loop below.)
+        let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for b in bytes where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            out.put(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
             out.put(UInt8(ascii: "\""))
             return
         }
