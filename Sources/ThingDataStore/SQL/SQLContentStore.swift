@@ -210,7 +210,8 @@ struct SQLContentStore: ContentStore {
         var query = select() + " WHERE kind = \(bind: q.kind.rawValue)"
         for (column, value) in q.columnFilters { query += " AND \(ident: column.rawValue) = \(bind: value)" }
         if let after = q.afterSequence { query += " AND seq > \(bind: after)" }
-        query += " ORDER BY seq LIMIT \(literal: q.limit) OFFSET \(literal: q.offset)"
+        // Binds, not literals: one kept statement per filter shape on the fast readers, whatever the page.
+        query += " ORDER BY seq LIMIT \(bind: q.limit) OFFSET \(bind: q.offset)"
         return try await fetch(query)
     }
 
