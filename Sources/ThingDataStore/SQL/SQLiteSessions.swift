@@ -69,8 +69,10 @@ final class SQLiteSessions: SQLSessions {
             }
             readerConnections.append(reader)
         }
-        // One per core: a job holds its connection and thread from start to end.
-        let fastReaders = try SQLiteReaders.open(path: path, count: System.coreCount)
+        // One per core, and at least two, so a long read (a page of the changes feed) never
+        // holds up every single GET on a one-core box: a job holds its connection and thread
+        // from start to end.
+        let fastReaders = try SQLiteReaders.open(path: path, count: max(2, System.coreCount))
         let writeLock = AsyncLock()
         let upkeep = try await SQLiteUpkeep.start(path: path, writeLock: writeLock, logger: logger)
         return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, fastReaders: fastReaders, upkeep: upkeep, writeLock: writeLock, logger: logger)
