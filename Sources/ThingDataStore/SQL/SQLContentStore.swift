@@ -108,22 +108,19 @@ struct SQLContentStore: ContentStore {
         return Listed(entity: entity, sequence: row.integer(0))
     }
 
-    /// SQLite rows read directly: no Decoder machinery on the hottest path.
-    static func decodeSQLite(_ row: SQLiteReadRow) throws -> Listed {
-        guard let kindName = row.column("kind")?.string, let kind = EntityKind(rawValue: kindName),
-            let id = row.column("id")?.string, let bodyText = row.column("body")?.string,
-            let created = row.column("created_at")?.integer, let seq = row.column("seq")?.integer
-        else { throw StoreError.unavailable("a stored row is incomplete") }
-        guard case .object(let body) = try JSONParser.parse(Array(bodyText.utf8)) else { throw StoreError.unavailable("stored body is not an object") }
-        let updated = row.column("updated_at")?.integer.map { Timestamp(microsecondsSinceEpoch: Int64($0)) }
-        let entity = Entity(kind: kind, id: id, body: body, createdAt: Timestamp(microsecondsSinceEpoch: Int64(created)), updatedAt: updated)
-        return Listed(entity: entity, sequence: Int64(seq))
+    /// Entity rows (columns in `select()` order) read in place on a fast reader.
+    static func listed(_ sqlite: SQLiteSessions, _ sql: String, _ binds: [SQLiteData]) async throws -> [Listed] {
+        try await sqlite.fastReaders.read { reader in
+            var out: [Listed] = []
+            try reader.each(sql, binds) { out.append(try decodeSQLite($0)) }
+            return out
+        }
     }
 
     /// Entity rows of a query; on SQLite through a fast reader.
     func fetch(_ query: SQLQueryString) async throws -> [Listed] {
-        if let sqlite = sessions as? SQLiteSessions, let rows = try await sqlite.readRows(query) {
-            return try rows.map(Self.decodeSQLite)
+        if let sqlite = sessions as? SQLiteSessions, let (sql, binds) = sqlite.direct(query) {
+            return try await Self.listed(sqlite, sql, binds)
         }
         return try await sessions.read { db in try await db.raw(query).all().map(Self.decode) }
     }
@@ -181,7 +178,7 @@ struct SQLContentStore: ContentStore {
         let id = id.lowercased()
         let rows: [Entity]
         if let sqlite = sessions as? SQLiteSessions {
-            rows = try await sqlite.readRows(Self.entityWithRelationshipsSQL, [id]).map(Self.decodeSQLite).sorted { $0.sequence < $1.sequence }.map(\.entity)
+            rows = try await Self.listed(sqlite, Self.entityWithRelationshipsSQL, [.text(id)]).sorted { $0.sequence < $1.sequence }.map(\.entity)
         } else if let postgres = sessions as? PostgresSessions {
             rows = try await postgres.entityRows(id: id, kind: kind.rawValue).map(Self.entity(fromPostgres:))
         } else {
@@ -248,17 +245,23 @@ struct SQLContentStore: ContentStore {
     func search(_ q: SearchQuery) async throws -> [SearchHit] {
         guard let sqlite = sessions as? SQLiteSessions else { return try await rankedSearch(q) }
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        // Every bind here is text, so the direct path always takes the queries.
-        guard let newest = sqlite.direct(sqliteCandidates(q, older: false)), let older = sqlite.direct(sqliteCandidates(q, older: true)) else {
-            throw StoreError.unavailable("the search query could not be run on SQLite")
+        // Every bind here is text, so the direct path always takes the queries. Each tier's
+        // query is only made when the page reaches into it.
+        func query(older: Bool) throws -> (sql: String, binds: [SQLiteData])? {
+            guard older ? q.fromOlder > 0 : q.fromNewest > 0 else { return nil }
+            guard let direct = sqlite.direct(sqliteCandidates(q, older: older)) else {
+                throw StoreError.unavailable("the search query could not be run on SQLite")
+            }
+            return direct
         }
+        let (newest, older) = (try query(older: false), try query(older: true))
         let bySequence = "SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE seq = ?1"
         return try await sqlite.fastReaders.read { reader in
             var page: [(sequence: Int64, score: Double)] = []
-            if q.fromNewest > 0 {
+            if let newest {
                 page += q.pageOfNewest(SearchRanking.rank(try Self.candidates(reader, newest, terms: q.terms.count), terms: q.terms))
             }
-            if q.fromOlder > 0 {
+            if let older {
                 page += q.pageOfOlder(SearchRanking.rank(try Self.candidates(reader, older, terms: q.terms.count), terms: q.terms))
             }
             var hits: [SearchHit] = []

@@ -107,13 +107,6 @@ final class SQLiteSessions: SQLSessions {
         return (sql, data)
     }
 
-    /// Runs a SQLKit query on a fast reader, so rows come back without a Decoder on the way
-    /// out. Nil when a bind is of a type it does not map.
-    func readRows(_ query: SQLQueryString) async throws -> [SQLiteReadRow]? {
-        guard let (sql, binds) = direct(query) else { return nil }
-        return try await fastReaders.rows(sql, binds)
-    }
-
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let result = try await Self.shielded(on: writerExecutor) { [writeLock, writer] in
             try await writeLock.withLock {
