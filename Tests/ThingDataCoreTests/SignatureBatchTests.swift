@@ -1,0 +1,167 @@
+import Crypto
+import Foundation
+import Testing
+@testable import ThingDataSigning
+
+/// Ed25519 batch verification against swift-crypto's one-at-a-time check: every valid batch
+/// passes, and every batch with one bad signature anywhere fails.
+@Suite struct SignatureBatchTests {
+    static func hex(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = s.startIndex
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            out.append(UInt8(s[i..<j], radix: 16)!)
+            i = j
+        }
+        return out
+    }
+
+    /// `count` signatures by `keys` keys over random messages of 0 to 600 bytes.
+    static func batch(_ count: Int, keys: Int, rng: inout SplitMix64) -> [Ed25519Batch.Item] {
+        let privateKeys = (0..<keys).map { _ in Curve25519.Signing.PrivateKey() }
+        return (0..<count).map { i in
+            let key = privateKeys[i % keys]
+            let message = (0..<Int.random(in: 0...600, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            return Ed25519Batch.Item(publicKey: Array(key.publicKey.rawRepresentation), message: message, signature: Array(try! key.signature(for: message)))
+        }
+    }
+
+    /// The encoding of the smallest y with no x on the curve.
+    static let notOnTheCurve: [UInt8] = {
+        for y in UInt8(2)... where EdwardsPoint(decoding: ([y] + [UInt8](repeating: 0, count: 31))[...], canonical: true) == nil {
+            return [y] + [UInt8](repeating: 0, count: 31)
+        }
+        fatalError("every small y is on the curve")
+    }()
+
+    static func singly(_ item: Ed25519Batch.Item) -> Bool {
+        NodeKey.isValid(signature: item.signature, of: item.message, by: item.publicKey)
+    }
+
+    @Test func theFieldsConstantsAreWhatRFC8032Says() {
+        #expect(FieldElement.d * FieldElement(121666) + FieldElement(121665) == .zero)
+        #expect(FieldElement.sqrtMinusOne.squared() == -FieldElement.one)
+        // B's encoding: y = 4/5, x even.
+        let b = EdwardsPoint.basePoint
+        let y = b.y * b.z.inverted()
+        #expect(y.bytes == Self.hex("5866666666666666666666666666666666666666666666666666666666666666"))
+        // B has order L; the point (0, −1) has order 2 and the cofactor kills it.
+        #expect(b.multiplied(by: BigScalar(littleEndian: Scalar.order)).isIdentity)
+        #expect(!b.multiplied(by: BigScalar(littleEndian: [7])).isIdentity)
+        let minusOne = (-FieldElement.one).bytes
+        let two = EdwardsPoint(decoding: minusOne[...], canonical: true)!
+        #expect(!two.isIdentity && two.doubled().isIdentity)
+    }
+
+    @Test func fieldArithmeticAgreesWithItsOwnIdentities() {
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<500 {
+            let a = FieldElement(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }[...])
+            let b = FieldElement(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }[...])
+            #expect((a + b) * (a - b) == a.squared() - b.squared())
+            #expect(a * b == b * a)
+            if !a.isZero { #expect(a * a.inverted() == .one) }
+            #expect((a - b) + b == a)
+        }
+    }
+
+    @Test func sumsReduceModuloTheGroupOrder() {
+        var rng = SplitMix64(seed: 11)
+        let order = BigScalar(littleEndian: Scalar.order)
+        for _ in 0..<200 {
+            let r = BigScalar(littleEndian: (0..<31).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            let q = (rng.next() as UInt64, rng.next() as UInt64)
+            // r + q·L, with r < 2²⁴⁸ < L, reduces to r; so does a multiple of L on its own to 0.
+            var x = order.times(q)
+            x.add(r)
+            #expect(x.reducedModOrder().limbs == r.limbs)
+            #expect(order.times(q).reducedModOrder().limbs.allSatisfy { $0 == 0 })
+        }
+        #expect(order.reducedModOrder().limbs.allSatisfy { $0 == 0 })
+    }
+
+    @Test func rfc8032TestVectorsPass() {
+        let one = Ed25519Batch.Item(
+            publicKey: Self.hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"), message: [],
+            signature: Self.hex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
+        let two = Ed25519Batch.Item(
+            publicKey: Self.hex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"), message: [0x72],
+            signature: Self.hex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"))
+        #expect(Self.singly(one) && Self.singly(two))
+        #expect(Ed25519Batch.verify([one]))
+        #expect(Ed25519Batch.verify([two]))
+        #expect(Ed25519Batch.verify([one, two]))
+        var wrong = two
+        wrong.message = [0x73]
+        #expect(!Ed25519Batch.verify([one, wrong]))
+    }
+
+    /// Sizes across every window width of the multi-scalar multiplication.
+    @Test(arguments: [1, 2, 5, 31, 32, 127, 128, 700, 1100])
+    func validBatchesPass(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count))
+        let items = Self.batch(count, keys: min(count, 3), rng: &rng)
+        #expect(Ed25519Batch.verify(items))
+        #expect(Ed25519Batch.verify([]))
+    }
+
+    /// Each way a signature can be wrong, at a random place in a batch of 40 (and alone).
+    @Test func oneBadSignatureFailsTheBatch() {
+        var rng = SplitMix64(seed: 42)
+        let items = Self.batch(40, keys: 4, rng: &rng)
+        let other = Curve25519.Signing.PrivateKey()
+        let l = Scalar.order
+        var tamperings: [(String, (inout Ed25519Batch.Item) -> Void)] = [
+            ("message bit", { $0.message.append(1) }),
+            ("R bit", { $0.signature[3] ^= 0x10 }),
+            ("S bit", { $0.signature[40] ^= 0x01 }),
+            ("R's sign bit", { $0.signature[31] ^= 0x80 }),
+            ("another key", { $0.publicKey = Array(other.publicKey.rawRepresentation) }),
+            ("another key's signature", { $0.signature = Array(try! other.signature(for: $0.message)) }),
+            ("S + L (malleated)", { item in
+                var carry = 0
+                for i in 0..<32 {
+                    let s = Int(item.signature[32 + i]) + Int(l[i]) + carry
+                    item.signature[32 + i] = UInt8(s & 0xFF)
+                    carry = s >> 8
+                }
+            }),
+            ("S = 0, R = identity", { item in item.signature = [1] + [UInt8](repeating: 0, count: 63) }),
+            ("R's y not below p", { item in item.signature.replaceSubrange(0..<32, with: [UInt8](repeating: 0xFF, count: 31) + [0x7F]) }),
+            ("R not on the curve", { item in item.signature.replaceSubrange(0..<32, with: Self.notOnTheCurve) }),
+            ("short signature", { $0.signature.removeLast() }),
+            ("short key", { $0.publicKey.removeLast() }),
+        ]
+        // Another valid signature's R and S swapped in.
+        tamperings.append(("the neighbour's signature", { $0.signature = items[($0.message.count + 1) % items.count].signature }))
+        for (name, tamper) in tamperings {
+            let at = Int.random(in: 0..<items.count, using: &rng)
+            var bad = items
+            tamper(&bad[at])
+            #expect(!Self.singly(bad[at]), "\(name): swift-crypto accepts it")
+            #expect(!Ed25519Batch.verify(bad), "\(name) at \(at) passed in a batch")
+            #expect(!Ed25519Batch.verify([bad[at]]), "\(name) passed alone")
+        }
+    }
+
+    @Test func randomBitFlipsAreAllCaught() {
+        var rng = SplitMix64(seed: 2026)
+        let items = Self.batch(24, keys: 2, rng: &rng)
+        #expect(Ed25519Batch.verify(items))
+        var caught = 0
+        for _ in 0..<100 {
+            var bad = items
+            let at = Int.random(in: 0..<bad.count, using: &rng)
+            let bit = Int.random(in: 0..<(64 + 32 + bad[at].message.count) * 8, using: &rng)
+            switch bit / 8 {
+            case ..<64: bad[at].signature[bit / 8] ^= 1 << UInt8(bit % 8)
+            case ..<96: bad[at].publicKey[bit / 8 - 64] ^= 1 << UInt8(bit % 8)
+            default: bad[at].message[bit / 8 - 96] ^= 1 << UInt8(bit % 8)
+            }
+            #expect(!Self.singly(bad[at]))
+            if !Ed25519Batch.verify(bad) { caught += 1 }
+        }
+        #expect(caught == 100)
+    }
+}
