@@ -149,15 +149,18 @@ extension Federation {
         var result: Result<Entity?, RevisionError>
     }
 
-    /// Each revision decoded and checked on its own, in parallel.
+    /// Each revision decoded and checked with its own result, in parallel parts (a part's
+    /// signatures as one batch).
     static func screen(_ raw: [[UInt8]], keys: KeyBook) async -> [Screened] {
-        (try? await Catalog.parallelMap(raw) { bytes throws(RevisionError) -> Screened in
-            do throws(RevisionError) {
-                let s = try SignedRevision.decode(bytes)
-                do throws(RevisionError) {
-                    return Screened(revision: s, result: .success(try Catalog.check(s, keys: keys)))
-                } catch { return Screened(revision: s, result: .failure(error)) }
-            } catch { return Screened(revision: nil, result: .failure(error)) }
+        (try? await Catalog.parallelParts(raw) { part in
+            let decoded = part.map { bytes in Result { () throws(RevisionError) in try SignedRevision.decode(bytes) } }
+            var checked = Catalog.checkPart(decoded.compactMap { try? $0.get() }, keys: keys).makeIterator()
+            return decoded.map { d in
+                switch d {
+                case .success(let s): Screened(revision: s, result: checked.next()!)
+                case .failure(let e): Screened(revision: nil, result: .failure(e))
+                }
+            }
         }) ?? []
     }
 

@@ -127,13 +127,37 @@ public struct KeyBook: Sendable {
 extension SignedRevision {
     /// Checks that the author's key belongs to the author's node and signed these bytes.
     public func verify(keys: KeyBook) throws(RevisionError) {
+        try checkAuthor(keys: keys)
+        guard NodeKey.isValid(signature: signature, of: signingBytes, by: revision.author.publicKey) else {
+            throw RevisionError(.badSignature, "the signature does not match the revision's bytes")
+        }
+    }
+
+    func checkAuthor(keys: KeyBook) throws(RevisionError) {
         let author = revision.author
         guard keys.isKnown(author.publicKey, for: author.nodeID) else {
             throw RevisionError(.wrongKey, "key \(Base64URL.encode(author.publicKey).prefix(8))… is not a key of node \(author.nodeID.short)")
         }
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: author.publicKey),
-            key.isValidSignature(signature, for: signingBytes)
-        else { throw RevisionError(.badSignature, "the signature does not match the revision's bytes") }
+    }
+
+    /// `verify(keys:)` of each revision, the signatures checked together in one
+    /// `Ed25519Batch` (several times faster than one by one). Only when the batch fails are
+    /// they checked one by one, to say which. Nil where a revision passes.
+    public static func verifyAll(_ revisions: [SignedRevision], keys: KeyBook) -> [RevisionError?] {
+        var failures = [RevisionError?](repeating: nil, count: revisions.count)
+        var items: [Ed25519Batch.Item] = []
+        items.reserveCapacity(revisions.count)
+        for (i, s) in revisions.enumerated() {
+            do throws(RevisionError) {
+                try s.checkAuthor(keys: keys)
+                items.append(Ed25519Batch.Item(publicKey: s.revision.author.publicKey, message: s.signingBytes, signature: s.signature))
+            } catch { failures[i] = error }
+        }
+        if Ed25519Batch.verify(items) { return failures }
+        for (i, s) in revisions.enumerated() where failures[i] == nil {
+            do throws(RevisionError) { try s.verify(keys: keys) } catch { failures[i] = error }
+        }
+        return failures
     }
 }
 

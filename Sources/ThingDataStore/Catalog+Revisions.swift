@@ -276,25 +276,40 @@ extension Catalog {
         }
     }
 
-    /// Every signature and body, in parallel chunks on every core; the first failure (lowest
+    /// Every signature and body, in parallel parts on every core; the first failure (lowest
     /// index) is reported.
     /// Returns the entity each live revision describes (its view when it ends a linear history).
     static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws -> [RevisionID: Entity] {
-        let entities = try await parallelMap(revisions) { s throws(RevisionError) in try Self.check(s, keys: keys) }
+        let entities = try await parallelParts(revisions) { part throws(IngestError) in
+            var out: [Entity?] = []
+            for (i, result) in zip(part.indices, checkPart(Array(part), keys: keys)) {
+                switch result {
+                case .success(let e): out.append(e)
+                case .failure(let e): throw IngestError(index: i, revision: nil, error: e)
+                }
+            }
+            return out
+        }
         var out: [RevisionID: Entity] = [:]
         for (s, e) in zip(revisions, entities) { if let e { out[s.id] = e } }
         return out
     }
 
-    /// Signature and body of one revision from elsewhere; the entity its body describes.
-    public static func check(_ s: SignedRevision, keys: KeyBook) throws(RevisionError) -> Entity? {
-        try s.verify(keys: keys)
-        return try checkedEntity(s.revision)
+    /// Author, signature and body of each revision from elsewhere, and the entity its body
+    /// describes: the signatures as one batch (`SignedRevision.verifyAll`), the bodies one by one.
+    public static func checkPart(_ revisions: [SignedRevision], keys: KeyBook) -> [Result<Entity?, RevisionError>] {
+        zip(revisions, SignedRevision.verifyAll(revisions, keys: keys)).map { s, failure in
+            if let failure { return .failure(failure) }
+            do throws(RevisionError) { return .success(try checkedEntity(s.revision)) } catch { return .failure(error) }
+        }
     }
 
-    /// `transform` over `items` in order, in parts spread over the cores, on the check threads
-    /// (below the priority of everything else).
-    public static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws(RevisionError) -> R) async throws -> [R] {
+    /// `transform` over parts of `items`, in order, spread over the cores on the check threads
+    /// (below the priority of everything else). `transform` gets a slice (indices as in
+    /// `items`) and returns one result per item; the failure of the lowest part is thrown.
+    public static func parallelParts<T: Sendable, R: Sendable>(
+        _ items: [T], _ transform: @escaping @Sendable (ArraySlice<T>) throws(IngestError) -> [R]
+    ) async throws -> [R] {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let chunk = max(256, items.count / (cores * 2) + 1)
         let parts = await withTaskGroup(of: (Int, Result<[R], IngestError>).self) { group in
@@ -302,12 +317,7 @@ extension Catalog {
             func add(_ start: Int) {
                 let slice = items[start..<min(start + chunk, items.count)]
                 @Sendable func work() -> (Int, Result<[R], IngestError>) {
-                    var out: [R] = []
-                    out.reserveCapacity(slice.count)
-                    for (i, item) in zip(slice.indices, slice) {
-                        do throws(RevisionError) { out.append(try transform(item)) } catch { return (start, .failure(IngestError(index: i, revision: nil, error: error))) }
-                    }
-                    return (start, .success(out))
+                    do throws(IngestError) { return (start, .success(try transform(slice))) } catch { return (start, .failure(error)) }
                 }
                 group.addTask { await CheckThreads.run(work) }
             }

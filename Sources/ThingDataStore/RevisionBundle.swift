@@ -169,9 +169,26 @@ public enum RevisionBundle {
     public static func verify(_ bundle: Opened, _ range: Range<Int>) async throws -> IngestChunk {
         let keys = bundle.keys
         do {
-            let checked = try await Catalog.parallelMap(Array(bundle.lines[range])) { l throws(RevisionError) in
-                let s = try SignedRevision.decode(l)
-                return (s, try Catalog.check(s, keys: keys))
+            let checked = try await Catalog.parallelParts(Array(bundle.lines[range])) { part throws(IngestError) in
+                // Decoded up to the first line that does not decode; the lines before it are
+                // checked first, so the lowest bad line is the one reported.
+                var decoded: [SignedRevision] = []
+                var undecodable: IngestError?
+                for (i, l) in zip(part.indices, part) {
+                    do throws(RevisionError) { decoded.append(try SignedRevision.decode(l)) } catch {
+                        undecodable = IngestError(index: i, revision: nil, error: error)
+                        break
+                    }
+                }
+                var out: [(SignedRevision, Entity?)] = []
+                for (i, (s, result)) in zip(part.indices, zip(decoded, Catalog.checkPart(decoded, keys: keys))) {
+                    switch result {
+                    case .success(let e): out.append((s, e))
+                    case .failure(let e): throw IngestError(index: i, revision: nil, error: e)
+                    }
+                }
+                if let undecodable { throw undecodable }
+                return out
             }
             var prepared: [RevisionID: Entity] = [:]
             for (s, e) in checked { if let e { prepared[s.id] = e } }

@@ -239,6 +239,31 @@ extension KeyBook {
         #expect { try SignedRevision.decode(badSig.bytes).verify(keys: KeyBook()) } throws: { ($0 as? RevisionError)?.code == .badSignature }
     }
 
+    /// `verifyAll` (one batch, then one by one when it fails) says exactly what `verify` of each
+    /// says, wherever the bad ones sit among good ones.
+    @Test func verifyingManyGivesEachRevisionsOwnVerdict() throws {
+        let other = key(seedHex: String(repeating: "02", count: 32))
+        /// Signed by `signer`, naming `node`'s node and `key` as the author.
+        func revision(_ i: Int, by signer: NodeKey, node: NodeKey? = nil, key: [UInt8]? = nil) -> SignedRevision {
+            let r = Revision(kind: .thing, entityID: "5f0c6a8e-1a7e-4b8a-9a51-0b0f1d2c3e4f", parents: [], versionVector: VersionVector(["00000000000000a1": Int64(i + 1)]),
+                author: .init(nodeID: (node ?? signer).nodeID, publicKey: key ?? signer.publicKey), hlc: HLC(wall: Int64(i + 1)), body: ["type": "tool", "n": .int(Int64(i))])
+            return r.signed(signature: signer.sign(r.signingBytes))
+        }
+        let good = (0..<30).map { revision($0, by: $0 % 3 == 0 ? other : author) }
+        #expect(SignedRevision.verifyAll(good, keys: KeyBook()).allSatisfy { $0 == nil })
+        var mixed = good
+        mixed[4] = revision(4, by: other, node: author, key: author.publicKey)  // the author's key, another's signature
+        mixed[9] = revision(9, by: other, node: author)  // another's key for the author's node
+        mixed[17] = try SignedRevision.decode(Array(String(decoding: good[17].bytes, as: UTF8.self).replacingOccurrences(of: "\"n\":17", with: "\"n\":18").utf8))
+        let verdicts = SignedRevision.verifyAll(mixed, keys: KeyBook())
+        for (i, s) in mixed.enumerated() {
+            let alone: RevisionError.Code? = { () -> RevisionError.Code? in do throws(RevisionError) { try s.verify(keys: KeyBook()); return nil } catch { return error.code } }()
+            #expect(verdicts[i]?.code == alone, "revision \(i)")
+        }
+        #expect(verdicts.compactMap { $0?.code } == [.badSignature, .wrongKey, .badSignature])
+        #expect(verdicts[4] != nil && verdicts[9] != nil && verdicts[17] != nil)
+    }
+
     @Test func nonCanonicalAndOversizedAreRejected() {
         let s = make()
         let spaced = Array(String(decoding: s.bytes, as: UTF8.self).replacingOccurrences(of: ",", with: ", ").utf8)
