@@ -57,7 +57,7 @@ let manyAuthors = messages.enumerated().map { i, m in
     let author = batchAuthors[i % batchAuthors.count]
     return Ed25519Batch.Item(publicKey: author.publicKey, message: m, signature: author.sign(m))
 }
-for (size, items, label) in [(64, items, ""), (500, items, ""), (2000, items, ""), (500, manyAuthors, ", 500 authors")] {
+for (size, items, label) in [(1, items, ""), (64, items, ""), (500, items, ""), (2000, items, ""), (500, manyAuthors, ", 500 authors")] {
     var best = 0.0
     for _ in 0..<3 {
         var verified = 0

@@ -62,11 +62,17 @@ public enum Ed25519Batch {
             rs.append(r)
             weights.append(z)
         }
-        // The few large terms (B and each author's key) share their doublings; the many
-        // 128-bit ones (each R) go through buckets.
-        var large = [(EdwardsPoint.basePoint, sumS.reducedModOrder())]
-        for (_, key) in keys { large.append((key.point.negated, key.scalar.reducedModOrder())) }
-        let q = EdwardsPoint.straus(large).subtracting(EdwardsPoint.multiScalar(weights, rs))
+        // The few large terms (B and each author's key) share their doublings (Straus); the
+        // 128-bit ones (each R) join them in a small batch and go through buckets (Pippenger)
+        // from 128 on, where buckets start to cost less per point than a table each.
+        var terms = [(EdwardsPoint.basePoint, sumS.reducedModOrder())]
+        for (_, key) in keys { terms.append((key.point.negated, key.scalar.reducedModOrder())) }
+        let q: EdwardsPoint
+        if rs.count < 128 {
+            q = EdwardsPoint.straus(terms + zip(rs, weights).map { r, z in (r.negated, BigScalar(limbs: [z.0, z.1])) })
+        } else {
+            q = EdwardsPoint.straus(terms).subtracting(EdwardsPoint.multiScalar(weights, rs))
+        }
         return q.doubled().doubled().doubled().isIdentity
     }
 }
@@ -98,6 +104,8 @@ struct BigScalar {
 
     init() {}
 
+    init(limbs: [UInt64]) { self.limbs = limbs }
+
     init(littleEndian bytes: some Collection<UInt8>) {
         var limbs = [UInt64](repeating: 0, count: (bytes.count + 7) / 8)
         for (i, b) in bytes.enumerated() { limbs[i / 8] |= UInt64(b) << (8 * UInt64(i % 8)) }
@@ -124,9 +132,7 @@ struct BigScalar {
                 k += 1
             }
         }
-        var r = BigScalar()
-        r.limbs = out
-        return r
+        return BigScalar(limbs: out)
     }
 
     mutating func add(_ other: BigScalar) {
@@ -156,9 +162,7 @@ struct BigScalar {
             if !Self.less(x, m) { Self.subtract(&x, m) }
             shift -= 1
         }
-        var r = BigScalar()
-        r.limbs = Array((x + [0, 0, 0, 0]).prefix(4))  // < L < 2²⁵³
-        return r
+        return BigScalar(limbs: Array((x + [0, 0, 0, 0]).prefix(4)))  // < L < 2²⁵³
     }
 
     static func shifted(_ v: [UInt64], by s: Int, count: Int) -> [UInt64] {
@@ -454,7 +458,7 @@ struct EdwardsPoint {
 
     /// Σ [zᵢ]pᵢ for 128-bit zᵢ (low, high): Pippenger's bucket method, `c` bits per window.
     static func multiScalar(_ scalars: [(UInt64, UInt64)], _ points: [EdwardsPoint]) -> EdwardsPoint {
-        let c = scalars.count < 32 ? 3 : scalars.count < 128 ? 5 : scalars.count < 1024 ? 6 : 7
+        let c = scalars.count < 32 ? 3 : scalars.count < 256 ? 5 : scalars.count < 1024 ? 6 : 7
         let addends = points.map(\.cached)
         var buckets = [EdwardsPoint](repeating: .identity, count: (1 << c) - 1)
         var result = EdwardsPoint.identity

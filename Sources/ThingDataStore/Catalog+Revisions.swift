@@ -281,14 +281,7 @@ extension Catalog {
     /// Returns the entity each live revision describes (its view when it ends a linear history).
     static func checkAll(_ revisions: [SignedRevision], keys: KeyBook) async throws -> [RevisionID: Entity] {
         let entities = try await parallelParts(revisions) { part throws(IngestError) in
-            var out: [Entity?] = []
-            for (i, result) in zip(part.indices, checkPart(Array(part), keys: keys)) {
-                switch result {
-                case .success(let e): out.append(e)
-                case .failure(let e): throw IngestError(index: i, revision: nil, error: e)
-                }
-            }
-            return out
+            try checkPart(Array(part), from: part.startIndex, keys: keys)
         }
         var out: [RevisionID: Entity] = [:]
         for (s, e) in zip(revisions, entities) { if let e { out[s.id] = e } }
@@ -302,6 +295,20 @@ extension Catalog {
             if let failure { return .failure(failure) }
             do throws(RevisionError) { return .success(try checkedEntity(s.revision)) } catch { return .failure(error) }
         }
+    }
+
+    /// `checkPart`, the first failure thrown as an `IngestError` at its index (the first
+    /// revision's index is `from`).
+    public static func checkPart(_ revisions: [SignedRevision], from: Int, keys: KeyBook) throws(IngestError) -> [Entity?] {
+        var out: [Entity?] = []
+        out.reserveCapacity(revisions.count)
+        for (i, result) in checkPart(revisions, keys: keys).enumerated() {
+            switch result {
+            case .success(let e): out.append(e)
+            case .failure(let e): throw IngestError(index: from + i, revision: nil, error: e)
+            }
+        }
+        return out
     }
 
     /// `transform` over parts of `items`, in order, spread over the cores on the check threads

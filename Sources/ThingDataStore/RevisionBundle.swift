@@ -180,15 +180,9 @@ public enum RevisionBundle {
                         break
                     }
                 }
-                var out: [(SignedRevision, Entity?)] = []
-                for (i, (s, result)) in zip(part.indices, zip(decoded, Catalog.checkPart(decoded, keys: keys))) {
-                    switch result {
-                    case .success(let e): out.append((s, e))
-                    case .failure(let e): throw IngestError(index: i, revision: nil, error: e)
-                    }
-                }
+                let entities = try Catalog.checkPart(decoded, from: part.startIndex, keys: keys)
                 if let undecodable { throw undecodable }
-                return out
+                return Array(zip(decoded, entities))
             }
             var prepared: [RevisionID: Entity] = [:]
             for (s, e) in checked { if let e { prepared[s.id] = e } }

@@ -106,10 +106,12 @@ import Testing
         #expect(Ed25519Batch.verify([]))
     }
 
-    /// Each way a signature can be wrong, at a random place in a batch of 40 (and alone).
-    @Test func oneBadSignatureFailsTheBatch() {
+    /// Each way a signature can be wrong, at a random place in a batch (small: one table per
+    /// point; large: buckets) and alone.
+    @Test(arguments: [40, 150])
+    func oneBadSignatureFailsTheBatch(size: Int) {
         var rng = SplitMix64(seed: 42)
-        let items = Self.batch(40, keys: 4, rng: &rng)
+        let items = Self.batch(size, keys: 4, rng: &rng)
         let other = Curve25519.Signing.PrivateKey()
         let l = Scalar.order
         var tamperings: [(String, (inout Ed25519Batch.Item) -> Void)] = [
