@@ -6,8 +6,8 @@ import Crypto
 ///
 /// swift-crypto verifies one signature at a time and has no batch API; this is the arithmetic
 /// a batch needs and nothing more, in variable time (it handles only public data). It only ever
-/// *accepts*: when a batch fails, `SignatureBatch` callers check each signature on its own with
-/// swift-crypto to find which one is bad.
+/// *accepts*: when a batch fails, its caller (`SignedRevision.verifyAll`) checks each signature
+/// on its own with swift-crypto to find which one is bad.
 ///
 /// The check is the cofactored one: 8·(Σzᵢ·Sᵢ·B − Σzᵢ·Rᵢ − Σzᵢ·kᵢ·Aᵢ) = 0 with random 128-bit zᵢ.
 /// It accepts every signature swift-crypto accepts. The one difference, as with every batch
@@ -27,7 +27,7 @@ public enum Ed25519Batch {
         }
     }
 
-    /// True when every signature is valid (false positives: probability 2⁻¹²⁸ per call).
+    /// True when every signature is valid (a false "valid": probability about 2⁻¹²⁷ per call).
     /// False when any is invalid or malformed; it does not say which.
     public static func verify(_ items: [Item]) -> Bool {
         var rng = SystemRandomNumberGenerator()
@@ -96,9 +96,8 @@ enum Scalar {
     }
 }
 
-/// A non-negative integer of any size, 64-bit limbs, little-endian. The batch's sums are never
-/// reduced modulo L: the cofactored check multiplies by 8 at the end, so A's small-order part
-/// (if any) drops out and B has order L.
+/// A non-negative integer of any size, 64-bit limbs, little-endian: the batch's sums, built
+/// unreduced and reduced modulo L once before the multiplication.
 struct BigScalar {
     var limbs: [UInt64] = []
 
