@@ -317,6 +317,14 @@ struct FieldElement {
 
     /// The value in [0, p), as 32 little-endian bytes.
     var bytes: [UInt8] {
+        let words = canonicalWords
+        var out = [UInt8](repeating: 0, count: 32)
+        for i in 0..<32 { out[i] = UInt8(truncatingIfNeeded: words[i / 8] >> UInt64(8 * (i % 8))) }
+        return out
+    }
+
+    /// The value in [0, p), as four little-endian 64-bit words.
+    var canonicalWords: SIMD4<UInt64> {
         // Two carries bring every limb under 2⁵¹ (and the value under 2p); then subtract p once
         // if the value is p or more: q is 1 exactly when value + 19 reaches 2²⁵⁵.
         let a = Self.carried(l0, l1, l2, l3, l4)
@@ -332,17 +340,14 @@ struct FieldElement {
         r3 &+= r2 >> 51; r2 &= Self.mask
         r4 &+= r3 >> 51; r3 &= Self.mask
         r4 &= Self.mask
-        let words = [r0 | r1 << 51, r1 >> 13 | r2 << 38, r2 >> 26 | r3 << 25, r3 >> 39 | r4 << 12]
-        var out = [UInt8](repeating: 0, count: 32)
-        for i in 0..<32 { out[i] = UInt8(truncatingIfNeeded: words[i / 8] >> UInt64(8 * (i % 8))) }
-        return out
+        return SIMD4(r0 | r1 << 51, r1 >> 13 | r2 << 38, r2 >> 26 | r3 << 25, r3 >> 39 | r4 << 12)
     }
 
-    var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
+    var isZero: Bool { canonicalWords == .zero }
     /// x is "negative" when its canonical value is odd (RFC 8032).
-    var isNegative: Bool { bytes[0] & 1 == 1 }
+    var isNegative: Bool { canonicalWords[0] & 1 == 1 }
 
-    static func == (a: FieldElement, b: FieldElement) -> Bool { a.bytes == b.bytes }
+    static func == (a: FieldElement, b: FieldElement) -> Bool { a.canonicalWords == b.canonicalWords }
 
     static let d: FieldElement = -(FieldElement(121665) * FieldElement(121666).inverted())
     static let d2: FieldElement = d + d

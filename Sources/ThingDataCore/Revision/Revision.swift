@@ -111,9 +111,20 @@ public struct SignedRevision: Sendable, Hashable {
     }
 
     static func lastIndex(of marker: [UInt8], in bytes: [UInt8]) -> Int? {
-        var at = bytes.count - marker.count
-        while at >= 0 && !bytes[at..<at + marker.count].elementsEqual(marker) { at -= 1 }
-        return at >= 0 ? at : nil
+        bytes.withUnsafeBufferPointer { b in
+            marker.withUnsafeBufferPointer { m in
+                var at = b.count - m.count
+                while at >= 0 {
+                    if b[at] == m[0] {
+                        var i = 1
+                        while i < m.count && b[at + i] == m[i] { i += 1 }
+                        if i == m.count { return at }
+                    }
+                    at -= 1
+                }
+                return nil
+            }
+        }
     }
 
     /// Parses and checks a revision's wire bytes: size, canonical form, every field's type and
