@@ -42,14 +42,22 @@ public enum Ed25519Batch {
         rs.reserveCapacity(items.count)
         weights.reserveCapacity(items.count)
         var sumS = BigScalar()
-        var keys: [[UInt8]: (point: EdwardsPoint, scalar: BigScalar)] = [:]
+        // Each author's key, decoded once a batch, with the sum of its zᵢ·kᵢ.
+        var keyIndex: [[UInt8]: Int] = [:]
+        var keyPoints: [EdwardsPoint] = [], keySums: [BigScalar] = []
         for item in items {
             guard item.publicKey.count == 32, item.signature.count == 64 else { return false }
             let rBytes = item.signature[0..<32], sBytes = item.signature[32..<64]
             guard Scalar.isCanonical(sBytes), let r = EdwardsPoint(decoding: rBytes, canonical: true) else { return false }
-            if keys[item.publicKey] == nil {
+            let key: Int
+            if let known = keyIndex[item.publicKey] {
+                key = known
+            } else {
                 guard let a = EdwardsPoint(decoding: item.publicKey[...], canonical: false) else { return false }
-                keys[item.publicKey] = (a, BigScalar())
+                key = keyPoints.count
+                keyIndex[item.publicKey] = key
+                keyPoints.append(a)
+                keySums.append(BigScalar())
             }
             var hash = SHA512()
             hash.update(data: rBytes)
@@ -58,7 +66,7 @@ public enum Ed25519Batch {
             let k = hash.finalize().withUnsafeBytes { BigScalar(littleEndian: $0) }
             let z = (rng.next() as UInt64 | 1, rng.next() as UInt64)
             sumS.add(BigScalar(littleEndian: sBytes).times(z))
-            keys[item.publicKey]!.scalar.add(k.times(z))
+            keySums[key].add(k.times(z))
             rs.append(r)
             weights.append(z)
         }
@@ -66,7 +74,7 @@ public enum Ed25519Batch {
         // 128-bit ones (each R) join them in a small batch and go through buckets (Pippenger)
         // from 128 on, where buckets start to cost less per point than a table each.
         var terms = [(EdwardsPoint.basePoint, sumS.reducedModOrder())]
-        for (_, key) in keys { terms.append((key.point.negated, key.scalar.reducedModOrder())) }
+        for (a, sum) in zip(keyPoints, keySums) { terms.append((a.negated, sum.reducedModOrder())) }
         let q: EdwardsPoint
         if rs.count < 128 {
             q = EdwardsPoint.straus(terms + zip(rs, weights).map { r, z in (r.negated, BigScalar(limbs: [z.0, z.1])) })
@@ -434,9 +442,6 @@ struct EdwardsPoint {
     /// X = 0 and Y = Z.
     var isIdentity: Bool { x.isZero && y == z }
 
-    /// [n]self.
-    func multiplied(by n: BigScalar) -> EdwardsPoint { Self.straus([(self, n)]) }
-
     /// Σ [nᵢ]pᵢ for a few points: one table of 16 multiples each, doublings shared (Straus).
     static func straus(_ terms: [(EdwardsPoint, BigScalar)]) -> EdwardsPoint {
         let tables = terms.map { term in
@@ -462,7 +467,8 @@ struct EdwardsPoint {
 
     /// Σ [zᵢ]pᵢ for 128-bit zᵢ (low, high): Pippenger's bucket method, `c` bits per window.
     static func multiScalar(_ scalars: [(UInt64, UInt64)], _ points: [EdwardsPoint]) -> EdwardsPoint {
-        let c = scalars.count < 32 ? 3 : scalars.count < 256 ? 5 : scalars.count < 1024 ? 6 : 7
+        // Only batches of 128 or more come here (`verify`).
+        let c = scalars.count < 256 ? 5 : scalars.count < 1024 ? 6 : 7
         let addends = points.map(\.cached)
         var buckets = [EdwardsPoint](repeating: .identity, count: (1 << c) - 1)
         var result = EdwardsPoint.identity

@@ -167,3 +167,8 @@ import Testing
         #expect(caught == 100)
     }
 }
+
+extension EdwardsPoint {
+    /// [n]self.
+    func multiplied(by n: BigScalar) -> EdwardsPoint { Self.straus([(self, n)]) }
+}
