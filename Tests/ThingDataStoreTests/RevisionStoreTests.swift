@@ -200,4 +200,47 @@ import ThingDataSigning
             #expect(try await store.nodeState("unversioned_adopted") != nil)
         }
     }
+    /// An ingest of more than 200 entities at once (on SQLite: through a staging table, then
+    /// one statement, so the search index takes them as one segment) stores every one, in
+    /// order: new entities and updates of existing ones, each found by its new text only.
+    /// Twice on one store, so the staging table is reused and left empty.
+    @Test(arguments: Backend.available)
+    func largeIngestsLandWholeInOrderAndSearchable(_ backend: Backend) async throws {
+        let source = try await Catalog.open(store: MemoryContentStore(), key: .generate())
+        var kettles: [String] = []
+        for i in 0..<250 {
+            kettles.append(try #require(try await source.apply(Operation(.create, .thing, body: Sample.thing("Staged kettle k\(i)x")))).id)
+        }
+        let initial = try await Self.all(source)
+        for i in 0..<30 {
+            try await source.apply(Operation(.patch, .thing, id: kettles[i], body: ["name": ["default": .string("Renamed toaster t\(i)y")]]))
+        }
+        var lamps: [String] = []
+        for i in 0..<220 {
+            lamps.append(try #require(try await source.apply(Operation(.create, .thing, body: Sample.thing("Staged lamp l\(i)z")))).id)
+        }
+        let rest = Array(try await Self.all(source).dropFirst(initial.count))
+        #expect(rest.count == 250)
+        try await backend.withCatalog { [kettles, lamps] target in
+            #expect(try await target.ingest(initial).stored == 250)
+            #expect(try await target.ingest(rest).stored == 250)
+            let listed = try await target.list(ListQuery(kind: .thing, limit: 1000))
+            // Updates keep their place; new entities follow in order.
+            let ids = listed.map(\.entity.id), expected = kettles + lamps
+            #expect(ids.count == expected.count)
+            #expect(Array(zip(ids, expected)).firstIndex { $0.0 != $0.1 } == nil, "the first entity out of place")
+            func found(_ q: String) async throws -> [String] {
+                let r = try await target.search(q, lang: nil, kinds: [.thing], type: nil, category: nil, limit: 10, offset: 0)
+                return r["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            }
+            for i in [0, 17, 29] {
+                #expect(try await found("t\(i)y") == [kettles[i]])
+                #expect(try await found("k\(i)x").isEmpty, "the old name left the index")
+            }
+            #expect(try await found("k30x") == [kettles[30]])
+            #expect(try await found("k249x") == [kettles[249]])
+            for i in [0, 111, 219] { #expect(try await found("l\(i)z") == [lamps[i]]) }
+            #expect(try await target.store.entity(.thing, id: kettles[5])?.body["name"]?["default"] == "Renamed toaster t5y")
+        }
+    }
 }

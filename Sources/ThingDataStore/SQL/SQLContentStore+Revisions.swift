@@ -274,7 +274,7 @@ struct SQLLedger: RevisionLedger {
         let columns = SQLContentStore.columnNames(flavor)
         let assignments = columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         if let sqlite {
-            try await SQLiteBulk.insertEntities(entities, sqlite, upsert: " ON CONFLICT (id) DO UPDATE SET " + assignments)
+            try await SQLiteBulk.upsertEntities(entities, sqlite, upsert: " ON CONFLICT (id) DO UPDATE SET " + assignments)
             _ = try await SQLiteBulk.whereIn(deleting, "DELETE FROM entities WHERE id IN", sqlite)
             return
         }
@@ -303,7 +303,8 @@ enum SQLiteBulk {
 
     /// Inserts `items`, 200 rows a statement: `INSERT INTO <into> VALUES (…), … <then>`, each row
     /// the `columns` binds `row` makes. The next statement's binds are made while SQLite runs
-    /// the current one.
+    /// the current one, on the global executor: a child task would otherwise inherit the
+    /// writer's thread and make them there, between statements.
     static func insert<T: Sendable>(_ items: [T], into: String, columns: Int, then: String = "", _ sqlite: SQLiteConnection,
         row: @escaping @Sendable (T) -> [SQLiteData]
     ) async throws {
@@ -315,10 +316,14 @@ enum SQLiteBulk {
             for item in items[start..<min(start + 200, items.count)] { binds += row(item) }
             return binds
         }
+        @Sendable func bindsElsewhere(_ start: Int?) async -> [SQLiteData]? {
+            guard let start else { return nil }
+            return await withTaskExecutorPreference(globalConcurrentExecutor) { binds(start) }
+        }
         var next = starts.first.map(binds)
         for i in starts.indices {
             guard let current = next else { break }
-            async let following = i + 1 < starts.count ? binds(starts[i + 1]) : nil
+            async let following = bindsElsewhere(i + 1 < starts.count ? starts[i + 1] : nil)
             let values = Array(repeating: rowMarks, count: current.count / columns).joined(separator: ", ")
             _ = try await sqlite.query("INSERT INTO " + into + " VALUES " + values + then, current)
             next = await following
@@ -346,9 +351,25 @@ enum SQLiteBulk {
         ]
     }
 
-    /// Inserts entity rows; `upsert` follows each statement (an ON CONFLICT clause).
-    static func insertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String = "") async throws {
-        try await insert(entities, into: entityColumns, columns: 16, then: upsert, sqlite, row: values)
+    /// Upserts entity rows (`upsert` is the ON CONFLICT clause) in one statement however many
+    /// there are, so the full-text index takes them as one segment.
+    ///
+    /// FTS5 writes what it holds as a new index segment at every savepoint, and SQLite opens
+    /// one on the index (kept up by the entity triggers) at the start of each statement that
+    /// may need undoing. Written 200 to a statement, a sync's 2,000 entities became ten small
+    /// segments, which the index then merged again and again. Over 200 rows they go to a
+    /// temporary table first (no triggers, no index) and from there to `entities` in one
+    /// `INSERT … SELECT`, in their order.
+    static func upsertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String) async throws {
+        guard entities.count > 200 else {
+            try await insert(entities, into: entityColumns, columns: 16, then: upsert, sqlite, row: values)
+            return
+        }
+        _ = try await sqlite.query("CREATE TEMP TABLE IF NOT EXISTS staged_entities AS SELECT id, " + entityColumnList + " FROM main.entities WHERE 0", [])
+        try await insert(entities, into: "temp.staged_entities (id, " + entityColumnList + ")", columns: 16, sqlite, row: values)
+        // `WHERE true`: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT.
+        _ = try await sqlite.query("INSERT INTO " + entityColumns + " SELECT id, " + entityColumnList + " FROM temp.staged_entities WHERE true ORDER BY rowid" + upsert, [])
+        _ = try await sqlite.query("DELETE FROM temp.staged_entities", [])
     }
 
     /// Inserts entity rows made beforehand with `values(_:)`.
@@ -356,7 +377,8 @@ enum SQLiteBulk {
         try await insert(rows, into: entityColumns, columns: 16, sqlite) { $0 }
     }
 
-    static let entityColumns = "entities (id, " + SQLContentStore.columnNames(.sqlite).joined(separator: ", ") + ")"
+    static let entityColumnList = SQLContentStore.columnNames(.sqlite).joined(separator: ", ")
+    static let entityColumns = "entities (id, " + entityColumnList + ")"
     static let revisionColumns = "revisions (id, kind, entity_id, author, hlc_wall, hlc_logical, tombstone, bytes, received_at)"
 
     /// A revision row's binds, all but `received_at` (the last column).
