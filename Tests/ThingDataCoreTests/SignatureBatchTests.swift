@@ -166,6 +166,32 @@ import Testing
         }
         #expect(caught == 100)
     }
+
+    /// Halving a failed batch: every bad signature is among the suspects, whatever the size
+    /// and wherever they sit; a few bad ones leave only a few suspects (the point: not every
+    /// item checked alone); many bad ones stop the halving and leave everything unresolved.
+    @Test(arguments: [9, 64, 500])
+    func halvingAFailedBatchFindsEveryBadSignature(size: Int) {
+        var rng = SplitMix64(seed: UInt64(size))
+        let items = Self.batch(size, keys: 3, rng: &rng)
+        for bad in [1, 2, 3, 5, size / 2, size] {
+            var mixed = items
+            var positions = Set<Int>()
+            while positions.count < bad { positions.insert(Int.random(in: 0..<size, using: &rng)) }
+            for at in positions { mixed[at].signature[Int.random(in: 0..<32, using: &rng)] ^= 0x10 }
+            #expect(!Ed25519Batch.verify(mixed))
+            let suspects = Ed25519Batch.suspects(mixed, leaf: 8, using: &rng)
+            #expect(Set(suspects).isSuperset(of: positions), "\(bad) bad of \(size)")
+            #expect(suspects == suspects.sorted() && Set(suspects).count == suspects.count)
+            if bad <= 3 {
+                #expect(suspects.count <= bad * 8, "\(bad) bad of \(size): \(suspects.count) suspects")
+            }
+        }
+        // Every signature bad: the budget runs out and nothing is cleared.
+        var allBad = items
+        for i in allBad.indices { allBad[i].signature[0] ^= 1 }
+        #expect(Ed25519Batch.suspects(allBad, leaf: 8, using: &rng) == Array(0..<size))
+    }
 }
 
 extension EdwardsPoint {
