@@ -18,6 +18,31 @@ import ThingDataCore
         }
     }
 
+    /// A failed open leaves no connection behind: a file that is not a database, and one with
+    /// SQLite's header and garbage after it, are refused with a message that says so. Counted as this process's file descriptors open on those files,
+    /// so other tests running meanwhile do not matter.
+    @Test func aFailedOpenLeavesNoConnectionBehind() async throws {
+        let dir = "/tmp/thingdata-readers-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        let garbage = dir + "/garbage.sqlite", damaged = dir + "/damaged.sqlite"
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: garbage))
+        try (Data("SQLite format 3\0".utf8) + Data(repeating: 0x5A, count: 8176)).write(to: URL(fileURLWithPath: damaged))
+        func openOn(_ path: String) -> Int {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0))?.hasPrefix(path) == true }.count
+        }
+        for _ in 0..<3 {
+            for path in [garbage, damaged] {
+                await #expect { _ = try await SQLiteSessions.open(path: path, logger: Backend.logger) } throws: {
+                    "\($0)".contains("cannot open \(path) as a database")
+                }
+            }
+        }
+        #expect(openOn(garbage) == 0)
+        #expect(openOn(damaged) == 0)
+    }
+
     /// Every bind type comes back as it went in, and a kept statement sees later writes
     /// (it is reset and its binds cleared after each run).
     @Test func keptStatementsSeeLaterWritesAndEveryBindType() async throws {

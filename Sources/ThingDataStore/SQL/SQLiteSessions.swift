@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import SQLKit
 import SQLiteKit
+import VaporCSQLite
 import Synchronization
 
 /// SQLite in WAL mode: one writer connection whose transactions run one at a time, and a few
@@ -44,6 +45,7 @@ final class SQLiteSessions: SQLSessions {
     static func open(path: String, readers: Int = 4, logger: Logger) async throws -> SQLiteSessions {
         // Search ranking reads term statistics through this FTS5 function (every connection).
         guard SQLiteSearchStatistics.install() else { throw StoreError.unavailable("SQLite refused the search statistics function") }
+        try refuseIfNotADatabase(path)
         let writerThread = NIOThreadPool(numberOfThreads: 1)
         writerThread.start()
         let writer: SQLiteConnection
@@ -53,29 +55,60 @@ final class SQLiteSessions: SQLSessions {
             try? await writerThread.shutdownGracefully()
             throw error
         }
-        // temp_store=MEMORY: a multi-row insert's statement journal (the pages it would have to
-        // undo) stays in memory instead of a temporary file written with pwrite; measured +10 %
-        // on the initial sync, where it was 6 % of all CPU.
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768", "PRAGMA temp_store=MEMORY"] {
-            _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
-        }
+        // Whatever opens below is closed again if a later step fails (a file that is not a
+        // database fails at the first pragma, say), so a failed open leaves nothing behind.
         var readerConnections: [SQLiteConnection] = []
-        for _ in 0..<max(1, readers) {
-            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            // No mmap: each reader would map the whole file again, and every mapping counts in
-            // the node's resident memory (measured: 398 MB at 100,000 things with four readers).
-            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON", "PRAGMA temp_store=MEMORY"] {
-                _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
+        var fastReaders: SQLiteReaders?
+        do {
+            // temp_store=MEMORY: a multi-row insert's statement journal (the pages it would have
+            // to undo) stays in memory instead of a temporary file written with pwrite; measured
+            // +10 % on the initial sync, where it was 6 % of all CPU.
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768", "PRAGMA temp_store=MEMORY"] {
+                _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
             }
-            readerConnections.append(reader)
+            for _ in 0..<max(1, readers) {
+                let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                // No mmap: each reader would map the whole file again, and every mapping counts
+                // in the node's resident memory (measured: 398 MB at 100,000 things with four
+                // readers).
+                for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA query_only=ON", "PRAGMA temp_store=MEMORY"] {
+                    _ = try await reader.sql().raw(SQLQueryString(pragma)).all()
+                }
+                readerConnections.append(reader)
+            }
+            // One per core, and at least two, so a long read (a page of the changes feed) never
+            // holds up every single GET on a one-core box: a job holds its connection and thread
+            // from start to end.
+            let opened = try SQLiteReaders.open(path: path, count: max(2, System.coreCount))
+            fastReaders = opened
+            let writeLock = AsyncLock()
+            let upkeep = try await SQLiteUpkeep.start(path: path, writeLock: writeLock, logger: logger)
+            return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, fastReaders: opened, upkeep: upkeep, writeLock: writeLock, logger: logger)
+        } catch {
+            await fastReaders?.close()
+            for reader in readerConnections { try? await reader.close() }
+            try? await writer.close()
+            try? await writerThread.shutdownGracefully()
+            throw error
         }
-        // One per core, and at least two, so a long read (a page of the changes feed) never
-        // holds up every single GET on a one-core box: a job holds its connection and thread
-        // from start to end.
-        let fastReaders = try SQLiteReaders.open(path: path, count: max(2, System.coreCount))
-        let writeLock = AsyncLock()
-        let upkeep = try await SQLiteUpkeep.start(path: path, writeLock: writeLock, logger: logger)
-        return SQLiteSessions(path: path, writer: writer, writerThread: writerThread, readers: readerConnections, fastReaders: fastReaders, upkeep: upkeep, writeLock: writeLock, logger: logger)
+    }
+
+    /// Opens the file once on SQLite's C API and reads its schema, closing the handle
+    /// whatever happens, and refuses the file with SQLite's own message if that fails (a file
+    /// that is not a database, or a damaged one). SQLiteNIO's open does not close the handle
+    /// SQLite returns with an error, so without this each failed try would leave a file
+    /// descriptor open.
+    static func refuseIfNotADatabase(_ path: String) throws {
+        var db: OpaquePointer?
+        defer { sqlite_nio_sqlite3_close(db) }
+        var rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        if rc == SQLITE_OK { rc = sqlite_nio_sqlite3_exec(db, "PRAGMA schema_version", nil, nil, nil) }
+        guard rc == SQLITE_OK else {
+            let message = db.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(rc)"
+            // The message is often the search function's installer failing to read the schema
+            // ("automatic extension loading failed"), so say what it means.
+            throw StoreError.unavailable("SQLite cannot open \(path) as a database (\(message)): it is not one, or it is damaged; move it away or choose another data directory")
+        }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
