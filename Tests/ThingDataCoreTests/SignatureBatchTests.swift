@@ -187,7 +187,7 @@ import Testing
                 #expect(suspects.count <= bad * 8, "\(bad) bad of \(size): \(suspects.count) suspects")
             }
         }
-        // Every signature bad: the budget runs out and nothing is cleared.
+        // Every signature bad: no half passes, the budget ends the halving, all are suspects.
         var allBad = items
         for i in allBad.indices { allBad[i].signature[0] ^= 1 }
         #expect(Ed25519Batch.suspects(allBad, leaf: 8, using: &rng) == Array(0..<size))

@@ -200,6 +200,7 @@ import ThingDataSigning
             #expect(try await store.nodeState("unversioned_adopted") != nil)
         }
     }
+
     /// An ingest of more than 200 entities at once (on SQLite: through a staging table, then
     /// one statement, so the search index takes them as one segment) stores every one, in
     /// order: new entities and updates of existing ones, each found by its new text only.

@@ -19,8 +19,9 @@ import ThingDataCore
     }
 
     /// A failed open leaves no connection behind: a file that is not a database, and one with
-    /// SQLite's header and garbage after it, are refused with a message that says so. Counted as this process's file descriptors open on those files,
-    /// so other tests running meanwhile do not matter.
+    /// SQLite's header and garbage after it, are refused with a message that says so. Counted
+    /// as this process's file descriptors open on those files, so other tests running
+    /// meanwhile do not matter.
     @Test func aFailedOpenLeavesNoConnectionBehind() async throws {
         let dir = "/tmp/thingdata-readers-\(UInt64.random(in: 0...UInt64.max))"
         try FileManagerShim.mkdir(dir)

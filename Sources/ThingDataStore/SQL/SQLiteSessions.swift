@@ -4,8 +4,8 @@ import NIOCore
 import NIOPosix
 import SQLKit
 import SQLiteKit
-import VaporCSQLite
 import Synchronization
+import VaporCSQLite
 
 /// SQLite in WAL mode: one writer connection whose transactions run one at a time, and a few
 /// reader connections that run beside it.
@@ -55,8 +55,8 @@ final class SQLiteSessions: SQLSessions {
             try? await writerThread.shutdownGracefully()
             throw error
         }
-        // Whatever opens below is closed again if a later step fails (a file that is not a
-        // database fails at the first pragma, say), so a failed open leaves nothing behind.
+        // Whatever opens below is closed again if a later step fails (a pragma SQLite refuses,
+        // or the upkeep's connection, say), so a failed open leaves nothing behind.
         var readerConnections: [SQLiteConnection] = []
         var fastReaders: SQLiteReaders?
         do {
