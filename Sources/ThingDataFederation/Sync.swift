@@ -153,7 +153,8 @@ extension Federation {
     /// signatures as one batch).
     static func screen(_ raw: [[UInt8]], keys: KeyBook) async -> [Screened] {
         (try? await Catalog.parallelParts(raw) { part in
-            let decoded = part.map { bytes in Result { () throws(RevisionError) in try SignedRevision.decode(bytes) } }
+            var authors = AuthorMemo()
+            let decoded = part.map { bytes in Result { () throws(RevisionError) in try SignedRevision.decode(bytes, authors: &authors) } }
             var checked = Catalog.checkPart(decoded.compactMap { try? $0.get() }, keys: keys).makeIterator()
             return decoded.map { d in
                 switch d {

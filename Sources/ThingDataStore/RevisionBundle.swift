@@ -174,8 +174,9 @@ public enum RevisionBundle {
                 // checked first, so the lowest bad line is the one reported.
                 var decoded: [SignedRevision] = []
                 var undecodable: IngestError?
+                var authors = AuthorMemo()
                 for (i, l) in zip(part.indices, part) {
-                    do throws(RevisionError) { decoded.append(try SignedRevision.decode(l)) } catch {
+                    do throws(RevisionError) { decoded.append(try SignedRevision.decode(l, authors: &authors)) } catch {
                         undecodable = IngestError(index: i, revision: nil, error: error)
                         break
                     }

@@ -39,6 +39,30 @@ func key(seedHex: String) -> NodeKey {
         for (d, text) in cases { #expect(CanonicalJSON.number(d) == text, "\(d)") }
     }
 
+    /// `number` lays out Swift's plain descriptions itself (a fast path); that must give what
+    /// the general layout gives, for values of every size around the switches between
+    /// Swift's and ECMAScript's plain and exponent forms, and at random.
+    @Test func plainNumbersLaidOutAsTheGeneralLayoutDoes() {
+        var rng = SystemRandomNumberGenerator()
+        var values: [Double] = [1e-7, 1e-6, 1e-5, 1e-4, 0.00012345, 0.001, 0.5, 1, 9.999, 10, 100, 1e15, 1e16, 2e16, 9007199254740991, 9007199254740993, 1e20, 1e21, 1e22]
+        for exponent in -9...23 {
+            for _ in 0..<300 {
+                let mantissa = Double.random(in: 1..<10, using: &rng)
+                values.append(mantissa * pow(10, Double(exponent)))
+                values.append((mantissa * pow(10, Double(exponent))).rounded())
+            }
+        }
+        for _ in 0..<20_000 { values.append(Double(bitPattern: UInt64.random(in: 1..<0x7FF0_0000_0000_0000, using: &rng))) }
+        var plain = 0
+        for v in values where v.isFinite && v != 0 {
+            for d in [v, -v] {
+                #expect(CanonicalJSON.number(d) == CanonicalJSON.layout(d.magnitude.description, negative: d < 0), "\(d)")
+                if !d.description.contains("e") { plain += 1 }
+            }
+        }
+        #expect(plain > 10_000)  // the fast path was taken, often
+    }
+
     @Test func keysSortByUTF16CodeUnits() {
         // U+1F602 (surrogates D83D DE02) sorts before U+FB33 in UTF-16, after it by code point.
         let o: JSONValue = ["\u{FB33}": 1, "\u{1F602}": 2, "a": 3]

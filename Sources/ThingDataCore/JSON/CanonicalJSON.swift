@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 8785 JSON Canonicalization Scheme (JCS): the bytes that revision ids hash and
 /// signatures sign.
 ///
@@ -90,6 +92,18 @@ public enum CanonicalJSON {
         guard d.isFinite else { return "null" }  // not representable in JSON; never produced by the parser
         if d == 0 { return "0" }
         let text = d.magnitude.description  // e.g. "4.5", "1e-27", "1.2345e+20", "333333333.3333333"
+        // Without an exponent (Swift writes one below 1e-4 and from 2^53 on), Swift's layout
+        // is already ECMAScript's but for the ".0" that Swift gives whole numbers.
+        if !text.utf8.contains(UInt8(ascii: "e")) {
+            let plain = text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+            return d < 0 ? "-" + plain : plain
+        }
+        return layout(text, negative: d < 0)
+    }
+
+    /// ECMAScript's layout of the shortest digits in `text` (Swift's `description` of a
+    /// magnitude), for any finite non-zero magnitude.
+    static func layout(_ text: String, negative: Bool) -> String {
         var mantissa = Substring(text)
         var exponent = 0
         if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
@@ -109,7 +123,7 @@ public enum CanonicalJSON {
         }
         while digits.last == "0" { digits.removeLast() }
         let k = digits.count
-        var out = d < 0 ? "-" : ""
+        var out = negative ? "-" : ""
         if k <= n && n <= 21 {
             out += digits + String(repeating: "0", count: n - k)
         } else if 0 < n && n <= 21 {
@@ -137,6 +151,13 @@ extension Array: ByteSink where Element == UInt8 {
     mutating func put<Bytes: Collection<UInt8>>(contentsOf bytes: Bytes) { append(contentsOf: bytes) }
 }
 
+/// Counts what is put.
+struct ByteCount: ByteSink {
+    var count = 0
+    mutating func put(_ byte: UInt8) { count += 1 }
+    mutating func put<Bytes: Collection<UInt8>>(contentsOf bytes: Bytes) { count += bytes.count }
+}
+
 /// Compares what is put with `expected`, from the start; `same` turns false at the first
 /// difference (or when more is put than `expected` holds).
 struct Comparison: ByteSink {
@@ -154,7 +175,7 @@ struct Comparison: ByteSink {
         let n = bytes.count
         guard expected.count - at >= n else { same = false; return }
         let rest = UnsafeBufferPointer(rebasing: expected[at..<at + n])
-        let equal = bytes.withContiguousStorageIfAvailable { $0.elementsEqual(rest) } ?? bytes.elementsEqual(rest)
+        let equal = bytes.withContiguousStorageIfAvailable { b in n == 0 || memcmp(b.baseAddress!, rest.baseAddress!, n) == 0 } ?? bytes.elementsEqual(rest)
         if equal { at += n } else { same = false }
     }
 }

@@ -15,30 +15,41 @@ public enum JSONSerializer {
     }
 
     public static func write(_ value: JSONValue, into out: inout [UInt8]) {
+        write(value, to: &out)
+    }
+
+    /// How many bytes `serialize` would give, without making them.
+    public static func size(of value: JSONValue) -> Int {
+        var counter = ByteCount()
+        write(value, to: &counter)
+        return counter.count
+    }
+
+    static func write<Sink: ByteSink>(_ value: JSONValue, to out: inout Sink) {
         switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
-        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
-        case .string(let s): writeString(s, into: &out)
+        case .null: out.put(contentsOf: "null".utf8)
+        case .bool(let b): out.put(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.put(contentsOf: String(i).utf8)
+        case .double(let d): out.put(contentsOf: formatDouble(d).utf8)
+        case .string(let s): writeString(s, to: &out)
         case .array(let a):
-            out.append(UInt8(ascii: "["))
+            out.put(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(v, into: &out)
+                if i > 0 { out.put(UInt8(ascii: ",")) }
+                write(v, to: &out)
             }
-            out.append(UInt8(ascii: "]"))
+            out.put(UInt8(ascii: "]"))
         case .object(let o):
-            out.append(UInt8(ascii: "{"))
+            out.put(UInt8(ascii: "{"))
             var first = true
             for (k, v) in o {
-                if !first { out.append(UInt8(ascii: ",")) }
+                if !first { out.put(UInt8(ascii: ",")) }
                 first = false
-                writeString(k, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(v, into: &out)
+                writeString(k, to: &out)
+                out.put(UInt8(ascii: ":"))
+                write(v, to: &out)
             }
-            out.append(UInt8(ascii: "}"))
+            out.put(UInt8(ascii: "}"))
         }
     }
 

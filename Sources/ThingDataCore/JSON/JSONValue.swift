@@ -43,6 +43,15 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { entries.makeIterator() }
 
+    /// Appends a member whose key the object does not hold yet, without looking for it: for
+    /// builders that know their keys are distinct (the validator, the parser).
+    mutating func appendNew(_ key: String, _ value: JSONValue) {
+        assert(self[key] == nil, "appendNew with a key already present: \(key)")
+        entries.append((key: key, value: value))
+    }
+
+    mutating func reserve(_ count: Int) { entries.reserveCapacity(count) }
+
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.count == b.count else { return false }
         for (k, v) in a.entries where b[k] != v { return false }

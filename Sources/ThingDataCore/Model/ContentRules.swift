@@ -17,7 +17,7 @@ public enum ContentRules {
         for field in ["thing_id", "source_id", "target_id"] {
             if let id = object[field]?.stringValue { object[field] = .string(id.lowercased()) }
         }
-        let size = JSONSerializer.serialize(.object(object)).count
+        let size = JSONSerializer.size(of: .object(object))
         if size > maxEntityBytes {
             throw ValidationFailure([.init(loc: path, msg: "Entity is \(size) bytes; at most \(maxEntityBytes) are allowed", type: "too_large")])
         }

@@ -130,6 +130,13 @@ public struct SignedRevision: Sendable, Hashable {
     /// Parses and checks a revision's wire bytes: size, canonical form, every field's type and
     /// range. Throws `RevisionError` with the failing part named.
     public static func decode(_ bytes: [UInt8]) throws(RevisionError) -> SignedRevision {
+        var authors = AuthorMemo()
+        return try decode(bytes, authors: &authors)
+    }
+
+    /// The same, with `authors` remembering the last author read: a page or bundle by one
+    /// author (the usual case) parses and checks its node id and key once, not once a line.
+    public static func decode(_ bytes: [UInt8], authors: inout AuthorMemo) throws(RevisionError) -> SignedRevision {
         guard bytes.count <= Revision.maxBytes else { throw .init(.tooLarge, "revision is \(bytes.count) bytes; the limit is \(Revision.maxBytes)") }
         let value: JSONValue
         do { value = try JSONParser.parse(bytes, maxDepth: 64) } catch { throw .init(.malformed, "not JSON: \(error)") }
@@ -156,8 +163,8 @@ public struct SignedRevision: Sendable, Hashable {
             throw .init(.malformed, "version_vector must map 1 to \(VersionVector.maxActors) actor ids to positive counters")
         }
         guard let hlc = o["hlc"].flatMap(HLC.init(json:)) else { throw .init(.malformed, "hlc must be {wall, logical}") }
-        guard case .object(let a)? = o["author"], a.count == 2, let nodeText = a["node_id"]?.stringValue, let nodeID = NodeID(nodeText),
-            nodeID.compact == nodeText, let keyText = a["public_key"]?.stringValue, let key = Base64URL.decode(keyText), key.count == 32
+        guard case .object(let a)? = o["author"], a.count == 2, let nodeText = a["node_id"]?.stringValue, let keyText = a["public_key"]?.stringValue,
+            let (nodeID, key) = authors.author(nodeText, keyText)
         else { throw .init(.malformed, "author must be {node_id (compact), public_key (32 bytes base64url)}") }
         let body: JSONObject?
         switch (o["body"], o["tombstone"]) {
@@ -179,6 +186,23 @@ public struct SignedRevision: Sendable, Hashable {
 
     public static func == (a: SignedRevision, b: SignedRevision) -> Bool { a.bytes == b.bytes }
     public func hash(into h: inout Hasher) { h.combine(id) }
+}
+
+/// The last author `SignedRevision.decode` read, as text and parsed.
+public struct AuthorMemo: Sendable {
+    var nodeText = ""
+    var keyText = ""
+    var parsed: (nodeID: NodeID, key: [UInt8])?
+
+    public init() {}
+
+    /// The node id (in its compact form exactly) and 32-byte key these texts give, or nil.
+    mutating func author(_ nodeText: String, _ keyText: String) -> (NodeID, [UInt8])? {
+        if let parsed, nodeText == self.nodeText, keyText == self.keyText { return parsed }
+        guard let nodeID = NodeID(nodeText), nodeID.compact == nodeText, let key = Base64URL.decode(keyText), key.count == 32 else { return nil }
+        (self.nodeText, self.keyText, parsed) = (nodeText, keyText, (nodeID, key))
+        return (nodeID, key)
+    }
 }
 
 /// Why a revision (or bundle) was refused; `code` is stable for clients and metrics.

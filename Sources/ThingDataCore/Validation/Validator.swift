@@ -5,15 +5,18 @@ public struct Validator: Sendable {
 
     public func validate(_ value: JSONValue, against schema: Schema, at path: [ValidationIssue.PathElement] = []) throws(ValidationFailure) -> JSONValue {
         var issues: [ValidationIssue] = []
-        let result = check(value, schema, path, &issues)
+        var path = path
+        let result = check(value, schema, &path, &issues)
         if !issues.isEmpty { throw ValidationFailure(issues) }
         return result
     }
 
-    func check(_ value: JSONValue, _ schema: Schema, _ path: [ValidationIssue.PathElement], _ issues: inout [ValidationIssue]) -> JSONValue {
+    /// `path` is where `value` sits: a stack, each level pushing its key or index while it
+    /// checks below and popping it after, so a path is copied only into an issue.
+    func check(_ value: JSONValue, _ schema: Schema, _ path: inout [ValidationIssue.PathElement], _ issues: inout [ValidationIssue]) -> JSONValue {
         switch schema {
         case .nullable(let inner):
-            return value == .null ? .null : check(value, inner, path, &issues)
+            return value == .null ? .null : check(value, inner, &path, &issues)
         case .any:
             return value
         case .boolean:
@@ -63,7 +66,14 @@ public struct Validator: Sendable {
                 issues.append(.init(loc: path, msg: "List should have at most \(maxItems) items, not \(items.count)", type: "too_long"))
                 return value
             }
-            return .array(items.enumerated().map { check($1, element, path + [.index($0)], &issues) })
+            var out: [JSONValue] = []
+            out.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                path.append(.index(i))
+                out.append(check(item, element, &path, &issues))
+                path.removeLast()
+            }
+            return .array(out)
         case .map(let keyRule, let valueSchema, let maxEntries):
             guard case .object(let object) = value else {
                 issues.append(.init(loc: path, msg: "Input should be a valid dictionary", type: "dict_type"))
@@ -74,18 +84,21 @@ public struct Validator: Sendable {
                 return value
             }
             var out = JSONObject()
+            out.reserve(object.count)
             for (k, v) in object {
+                path.append(.key(k))
                 var keyIssues: [ValidationIssue] = []
-                checkString(k, keyRule, path + [.key(k)], &keyIssues)
+                checkString(k, keyRule, path, &keyIssues)
                 issues.append(contentsOf: keyIssues.map { ValidationIssue(loc: $0.loc, msg: "Key: " + $0.msg, type: $0.type) })
-                out[k] = check(v, valueSchema, path + [.key(k)], &issues)
+                out.appendNew(k, check(v, valueSchema, &path, &issues))
+                path.removeLast()
             }
             return .object(out)
         case .anyOf(let options):
             var firstIssues: [ValidationIssue]?
             for option in options {
                 var local: [ValidationIssue] = []
-                let result = check(value, option, path, &local)
+                let result = check(value, option, &path, &local)
                 if local.isEmpty { return result }
                 if firstIssues == nil || local.count < firstIssues!.count { firstIssues = local }
             }
@@ -100,17 +113,20 @@ public struct Validator: Sendable {
                 issues.append(.init(loc: path, msg: "Object should have at most \(rule.maxProperties) properties", type: "too_long"))
                 return value
             }
+            // The rule's fields, then unknown keys: each key once, so each is appended as new.
             var out = JSONObject()
+            out.reserve(rule.fields.count + object.count)
             for field in rule.fields {
-                let fieldPath = path + [.key(field.name)]
                 if let v = object[field.name] {
-                    out[field.name] = check(v, field.schema, fieldPath, &issues)
+                    path.append(.key(field.name))
+                    out.appendNew(field.name, check(v, field.schema, &path, &issues))
+                    path.removeLast()
                 } else {
                     switch field.presence {
                     case .required:
-                        issues.append(.init(loc: fieldPath, msg: "Field required", type: "missing"))
+                        issues.append(.init(loc: path + [.key(field.name)], msg: "Field required", type: "missing"))
                     case .optional(let d):
-                        out[field.name] = d
+                        out.appendNew(field.name, d)
                     case .omittable:
                         break
                     }
@@ -119,7 +135,7 @@ public struct Validator: Sendable {
             for (k, v) in object where !rule.fields.contains(where: { $0.name == k }) {
                 if rule.ignored.contains(k) { continue }
                 if rule.keepsUnknown {
-                    out[k] = v
+                    out.appendNew(k, v)
                 } else {
                     issues.append(.init(loc: path + [.key(k)], msg: "Extra inputs are not permitted", type: "extra_forbidden"))
                 }
