@@ -47,7 +47,7 @@ final class TestNode: @unchecked Sendable {
     init(_ label: String, postgres: Bool = false, configure: (inout FederationSettings) -> Void = { _ in }) {
         self.label = label
         onPostgres = postgres
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-fed-\(label)-\(UUID().uuidString.prefix(8))")
+        directory = Self.root.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         key = .generate()
         var s = FederationSettings()
@@ -60,6 +60,16 @@ final class TestNode: @unchecked Sendable {
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// Every node's directory is under one directory for the test process, removed when the
+    /// process exits: tests stop their nodes in a task after they end, and the process may
+    /// exit before the last of them is released (and its `deinit` removes its directory).
+    static let root: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("thingdata-fed-\(getpid())")
+        try? FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestNode.root) }
+        return root
+    }()
 
     var url: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
     var nodeID: String { key.nodeID.compact }

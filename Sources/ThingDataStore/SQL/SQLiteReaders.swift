@@ -94,7 +94,7 @@ final class SQLiteReader: @unchecked Sendable {
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
-            let message = db.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(rc)"
+            let message = sqliteMessage(db, rc)
             sqlite_nio_sqlite3_close(db)
             throw StoreError.unavailable("SQLite could not open \(path) for reading: \(message)")
         }
@@ -244,4 +244,10 @@ struct SQLiteReadRow: SQLiteNamedColumns, Sendable {
     func column(_ name: String) -> SQLiteData? {
         columns.positions[name].map { values[$0] }
     }
+}
+
+/// SQLite's message for the last failure on `db`, or the result code when there is no handle
+/// (an open that failed before making one).
+func sqliteMessage(_ db: OpaquePointer?, _ rc: Int32) -> String {
+    db.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(rc)"
 }

@@ -104,7 +104,7 @@ final class SQLiteSessions: SQLSessions {
         var rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         if rc == SQLITE_OK { rc = sqlite_nio_sqlite3_exec(db, "PRAGMA schema_version", nil, nil, nil) }
         guard rc == SQLITE_OK else {
-            let message = db.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(rc)"
+            let message = sqliteMessage(db, rc)
             // The message is often the search function's installer failing to read the schema
             // ("automatic extension loading failed"), so say what it means.
             throw StoreError.unavailable("SQLite cannot open \(path) as a database (\(message)): it is not one, or it is damaged; move it away or choose another data directory")
