@@ -403,6 +403,28 @@ struct SplitMix64: RandomNumberGenerator {
             #expect(s.revision.signed(signature: k.sign(s.revision.signingBytes)).bytes == bytes)
         }
         #expect(stored["revisions"] == fresh["revisions"])
+        // Decoded in turn with one memo of the last author (as a page is), good and bad lines
+        // mixed and several authors in a row, each line gives what it gives decoded alone.
+        var lines = stored["revisions"]!.arrayValue!.map { Array($0["signed"]!.stringValue!.utf8) }
+        lines += stored["invalid"]!.arrayValue!.map { Array($0["bytes"]!.stringValue!.utf8) }
+        lines += lines.reversed()
+        #expect(Set(lines.compactMap { try? SignedRevision.decode($0).revision.author.nodeID }).count > 1)
+        var authors = AuthorMemo()
+        for line in lines {
+            let alone = Result { () throws(RevisionError) in try SignedRevision.decode(line) }
+            let memo = Result { () throws(RevisionError) in try SignedRevision.decode(line, authors: &authors) }
+            switch (alone, memo) {
+            case (.success(let a), .success(let b)):
+                #expect(a.revision == b.revision && a.id == b.id)
+                func verdict(_ s: SignedRevision) -> RevisionError? {
+                    do throws(RevisionError) { try s.verify(keys: KeyBook()) } catch { return error }
+                    return nil
+                }
+                #expect(verdict(a) == verdict(b))
+            case (.failure(let a), .failure(let b)): #expect(a == b)
+            default: Issue.record("decoding with the memo differs from decoding alone: \(alone) against \(memo)")
+            }
+        }
         for bad in stored["invalid"]!.arrayValue! {
             let code = bad["error"]!.stringValue!
             #expect(throws: RevisionError.self, "\(bad["name"]!)") {

@@ -44,7 +44,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { entries.makeIterator() }
 
     /// Appends a member whose key the object does not hold yet, without looking for it: for
-    /// builders that know their keys are distinct (the validator, the parser).
+    /// builders that know their keys are distinct (the validator).
     mutating func appendNew(_ key: String, _ value: JSONValue) {
         assert(self[key] == nil, "appendNew with a key already present: \(key)")
         entries.append((key: key, value: value))
