@@ -6,7 +6,7 @@ import Testing
 import ThingDataCore
 @testable import ThingDataStore
 
-/// The fast readers: SQLite's C API with statements prepared once per connection.
+/// The fast readers and the writer: SQLite's C API with statements prepared once per connection.
 @Suite struct SQLiteReaderTests {
     /// A store's SQLite sessions over a fresh file, closed at the end.
     func withSessions(_ body: @Sendable (SQLiteSessions) async throws -> Void) async throws {
@@ -73,7 +73,7 @@ import ThingDataCore
     @Test func moreStatementsThanTheCacheHolds() async throws {
         try await withSessions { sessions in
             for round in 0..<2 {
-                for i in 0..<(SQLiteReader.statementCacheSize * 2 + 3) {
+                for i in 0..<(SQLiteHandle.statementCacheSize * 2 + 3) {
                     let rows = try await sessions.fastReaders.rows("SELECT \(i) + ?1 AS v", [.integer(round)])
                     #expect(rows.first?.column("v")?.integer == i + round)
                 }
@@ -109,5 +109,47 @@ import ThingDataCore
         #expect(try await readers.rows("SELECT 1 AS v", []).first?.column("v")?.integer == 1)
         await readers.close()
         await #expect(throws: StoreError.self) { try await readers.rows("SELECT 1 AS v", []) }
+    }
+    /// The writer answers SQLKit's queries as SQLiteKit's connection did: every bind type
+    /// decodes back to what went in (a text holding NUL and a non-Latin one whole, a Bool, an
+    /// absent value as nil), columns come in the query's order, and a missing column throws.
+    @Test func theWriterAnswersSQLKitQueries() async throws {
+        try await withSessions { sessions in
+            struct Echo: Sendable, Equatable { var i: Int; var d: Double; var t: String; var nul: String; var b: Bool; var n: String?; var len: Int }
+            let echo = try await sessions.transaction { db in
+                let row = try #require(try await db.raw("SELECT \(bind: -7) AS i, \(bind: 2.5) AS d, \(bind: "ケトル") AS t, \(bind: "a\u{0}b") AS nul, \(bind: true) AS b, \(bind: String?.none) AS n, length(CAST(\(bind: "a\u{0}b") AS BLOB)) AS len").first())
+                #expect(row.allColumns == ["i", "d", "t", "nul", "b", "n", "len"])
+                #expect(try row.decodeNil(column: "n"))
+                #expect(throws: (any Error).self) { try row.decode(column: "missing", as: Int.self) }
+                return Echo(i: try row.decode(column: "i", as: Int.self), d: try row.decode(column: "d", as: Double.self), t: try row.decode(column: "t", as: String.self),
+                    nul: try row.decode(column: "nul", as: String.self), b: try row.decode(column: "b", as: Bool.self), n: try row.decode(column: "n", as: String?.self), len: try row.decode(column: "len", as: Int.self))
+            }
+            #expect(echo == Echo(i: -7, d: 2.5, t: "ケトル", nul: "a\u{0}b", b: true, n: nil, len: 3))
+            // The fast readers bind a text by its length too.
+            #expect(try await sessions.fastReaders.rows("SELECT length(CAST(?1 AS BLOB)) AS n", [.text("a\u{0}b")]).first?.column("n")?.integer == 3)
+        }
+    }
+
+    /// A statement that fails inside a transaction rolls back all of it, with SQLite's message
+    /// (which the store reads to tell a duplicate id), and the writer takes the next
+    /// transaction; a kept statement sees what later transactions wrote.
+    @Test func aFailedWriteRollsBackAndTheWriterGoesOn() async throws {
+        try await withSessions { sessions in
+            let count: SQLQueryString = "SELECT count(*) AS n FROM node_state WHERE key LIKE 'writer-test-%'"
+            try await sessions.transaction { db in try await db.raw("INSERT INTO node_state (key, value) VALUES ('writer-test-0', 'v')").run() }
+            for round in 0..<3 {
+                await #expect { 
+                    try await sessions.transaction { db in
+                        try await db.raw("INSERT INTO node_state (key, value) VALUES (\(bind: "writer-test-new-\(round)"), 'v')").run()
+                        try sessions.writer.query("INSERT INTO node_state (key, value) VALUES (?, 'v')", [.text("writer-test-0")])
+                    }
+                } throws: { "\($0)".contains("UNIQUE constraint failed") }
+                #expect(try await sessions.transaction { db in try await db.raw(count).first()?.decode(column: "n", as: Int.self) } == 1)
+            }
+            for i in 1...3 {
+                try await sessions.transaction { db in try sessions.writer.query("INSERT INTO node_state (key, value) VALUES (?, 'v')", [.text("writer-test-\(i)")]) }
+                #expect(try await sessions.transaction { db in try await db.raw(count).first()?.decode(column: "n", as: Int.self) } == i + 1)
+            }
+        }
     }
 }

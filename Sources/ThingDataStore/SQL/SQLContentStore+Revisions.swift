@@ -154,7 +154,7 @@ extension SQLContentStore {
     /// Batched: one query reads (and on PostgreSQL locks) every touched entity's heads, one
     /// statement per hundred revisions inserts them, one per two hundred entities moves heads.
     /// `rows`: the revisions' SQLite rows made beforehand (`PreparedRows`), in order.
-    static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection?, rows: [[SQLiteData]]? = nil) async throws {
+    static func applyRevisions(_ writes: [RevisionWrite], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteWriter?, rows: [[SQLiteData]]? = nil) async throws {
         guard !writes.isEmpty else { return }
         let ledger = SQLLedger(db: db, flavor: flavor, sqlite: sqlite)
         var order: [String] = []
@@ -182,15 +182,15 @@ extension SQLContentStore {
 struct SQLLedger: RevisionLedger {
     let db: any SQLDatabase
     let flavor: SQLFlavor
-    /// On SQLite, the writer connection `db` runs on: the bulk statements go straight through
-    /// SQLiteNIO with `?` binds (`SQLiteBulk`), skipping SQLKit's query building and Encodable
-    /// binds, which took about a third of the writer's time in a bundle import (perf).
-    var sqlite: SQLiteConnection? = nil
+    /// On SQLite, the writer connection `db` runs on: the bulk statements go to it directly with
+    /// `?` binds (`SQLiteBulk`), skipping SQLKit's query building and Encodable binds, which
+    /// took about a third of the writer's time in a bundle import (perf).
+    var sqlite: SQLiteWriter? = nil
 
     func known(_ ids: [RevisionID]) async throws -> Set<RevisionID> {
         var found = Set<RevisionID>()
         if let sqlite {
-            for row in try await SQLiteBulk.whereIn(ids, "SELECT id FROM revisions WHERE id IN", sqlite) {
+            for row in try SQLiteBulk.whereIn(ids, "SELECT id FROM revisions WHERE id IN", sqlite) {
                 if let id = row.column("id")?.string { found.insert(id) }
             }
             return found
@@ -231,7 +231,7 @@ struct SQLLedger: RevisionLedger {
     func heads(ofEntities ids: [String]) async throws -> [String: EntityHeads] {
         var out: [String: EntityHeads] = [:]
         if let sqlite {
-            for row in try await SQLiteBulk.whereIn(ids, "SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id IN", sqlite) {
+            for row in try SQLiteBulk.whereIn(ids, "SELECT entity_id, kind, heads, deleted, conflict FROM entity_heads WHERE entity_id IN", sqlite) {
                 if let h = EntityHeads(row) { out[h.entityID] = h }
             }
             return out
@@ -275,7 +275,7 @@ struct SQLLedger: RevisionLedger {
         let assignments = columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         if let sqlite {
             try await SQLiteBulk.upsertEntities(entities, sqlite, upsert: " ON CONFLICT (id) DO UPDATE SET " + assignments)
-            _ = try await SQLiteBulk.whereIn(deleting, "DELETE FROM entities WHERE id IN", sqlite)
+            _ = try SQLiteBulk.whereIn(deleting, "DELETE FROM entities WHERE id IN", sqlite)
             return
         }
         for start in stride(from: 0, to: entities.count, by: 200) {
@@ -292,7 +292,8 @@ struct SQLLedger: RevisionLedger {
     }
 }
 
-/// Bulk statements on SQLite's writer through SQLiteNIO: `?` binds as `SQLiteData`.
+/// Bulk statements on SQLite's writer (`SQLiteWriter`): `?` binds as `SQLiteData`, each
+/// statement shape prepared once.
 enum SQLiteBulk {
     /// `?, ?, …` for `count` binds.
     static func marks(_ count: Int) -> String {
@@ -305,7 +306,7 @@ enum SQLiteBulk {
     /// the `columns` binds `row` makes. The next statement's binds are made while SQLite runs
     /// the current one, on the global executor: a child task would otherwise inherit the
     /// writer's thread and make them there, between statements.
-    static func insert<T: Sendable>(_ items: [T], into: String, columns: Int, then: String = "", _ sqlite: SQLiteConnection,
+    static func insert<T: Sendable>(_ items: [T], into: String, columns: Int, then: String = "", _ sqlite: SQLiteWriter,
         row: @escaping @Sendable (T) -> [SQLiteData]
     ) async throws {
         let starts = Array(stride(from: 0, to: items.count, by: 200))
@@ -325,17 +326,17 @@ enum SQLiteBulk {
             guard let current = next else { break }
             async let following = bindsElsewhere(i + 1 < starts.count ? starts[i + 1] : nil)
             let values = Array(repeating: rowMarks, count: current.count / columns).joined(separator: ", ")
-            _ = try await sqlite.query("INSERT INTO " + into + " VALUES " + values + then, current)
+            try sqlite.query("INSERT INTO " + into + " VALUES " + values + then, current)
             next = await following
         }
     }
 
     /// `sql` (ending in `IN`) over `ids`, 500 to a statement; the rows of all of them.
-    static func whereIn(_ ids: [String], _ sql: String, _ sqlite: SQLiteConnection) async throws -> [SQLiteRow] {
-        var rows: [SQLiteRow] = []
+    static func whereIn(_ ids: [String], _ sql: String, _ sqlite: SQLiteWriter) throws -> [SQLiteReadRow] {
+        var rows: [SQLiteReadRow] = []
         for start in stride(from: 0, to: ids.count, by: 500) {
             let part = ids[start..<min(start + 500, ids.count)]
-            rows += try await sqlite.query(sql + " (" + marks(part.count) + ")", part.map { .text($0) })
+            rows += try sqlite.query(sql + " (" + marks(part.count) + ")", part.map { .text($0) })
         }
         return rows
     }
@@ -360,20 +361,20 @@ enum SQLiteBulk {
     /// segments, which the index then merged again and again. Over 200 rows they go to a
     /// temporary table first (no triggers, no index) and from there to `entities` in one
     /// `INSERT … SELECT`, in their order.
-    static func upsertEntities(_ entities: [Entity], _ sqlite: SQLiteConnection, upsert: String) async throws {
+    static func upsertEntities(_ entities: [Entity], _ sqlite: SQLiteWriter, upsert: String) async throws {
         guard entities.count > 200 else {
             try await insert(entities, into: entityColumns, columns: 16, then: upsert, sqlite, row: values)
             return
         }
-        _ = try await sqlite.query("CREATE TEMP TABLE IF NOT EXISTS staged_entities AS SELECT id, " + entityColumnList + " FROM main.entities WHERE 0", [])
+        try sqlite.query("CREATE TEMP TABLE IF NOT EXISTS staged_entities AS SELECT id, " + entityColumnList + " FROM main.entities WHERE 0", [])
         try await insert(entities, into: "temp.staged_entities (id, " + entityColumnList + ")", columns: 16, sqlite, row: values)
         // `WHERE true`: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT.
-        _ = try await sqlite.query("INSERT INTO " + entityColumns + " SELECT id, " + entityColumnList + " FROM temp.staged_entities WHERE true ORDER BY rowid" + upsert, [])
-        _ = try await sqlite.query("DELETE FROM temp.staged_entities", [])
+        try sqlite.query("INSERT INTO " + entityColumns + " SELECT id, " + entityColumnList + " FROM temp.staged_entities WHERE true ORDER BY rowid" + upsert, [])
+        try sqlite.query("DELETE FROM temp.staged_entities")
     }
 
     /// Inserts entity rows made beforehand with `values(_:)`.
-    static func insertEntities(rows: [[SQLiteData]], _ sqlite: SQLiteConnection) async throws {
+    static func insertEntities(rows: [[SQLiteData]], _ sqlite: SQLiteWriter) async throws {
         try await insert(rows, into: entityColumns, columns: 16, sqlite) { $0 }
     }
 
@@ -419,7 +420,7 @@ extension EntityHeads {
     /// The open conflict as stored (canonical JSON), or nil.
     var conflictText: String? { conflict.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } }
 
-    /// From an `entity_heads` row read through SQLiteNIO or a fast reader.
+    /// From an `entity_heads` row read by the writer or a fast reader.
     init?(_ row: some SQLiteNamedColumns) {
         guard let kind = row.column("kind")?.string.flatMap(EntityKind.init(rawValue:)), let id = row.column("entity_id")?.string, let heads = row.column("heads")?.string else { return nil }
         let conflict = row.column("conflict")?.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }

@@ -20,8 +20,8 @@ extension SQLSessions {
         try await inTransaction(begin: begin, run: { try await db.raw(SQLQueryString($0)).run() }) { try await body(db) }
     }
 
-    /// The same, with `run` executing the BEGIN, COMMIT and ROLLBACK statements (SQLite sends
-    /// them straight through SQLiteNIO).
+    /// The same, with `run` executing the BEGIN, COMMIT and ROLLBACK statements (SQLite's writer
+    /// runs them on its connection directly).
     static func inTransaction<T: Sendable>(begin: String, run: (String) async throws -> Void, _ body: () async throws -> T) async throws -> T {
         try await run(begin)
         do {
@@ -35,10 +35,11 @@ extension SQLSessions {
     }
 
     /// Runs `work` in a task of its own, so that cancelling the caller cannot cut a transaction
-    /// in half. SQLiteNIO's async queries go through `NIOThreadPool.runIfActive`, which throws
-    /// `CancellationError` without running the statement when the task is cancelled: a cancelled
-    /// caller's ROLLBACK would then never run, and the one writer connection would stay inside
-    /// the transaction ("cannot start a transaction within a transaction" for every write after).
+    /// in half. Database drivers may refuse to run a statement for a cancelled task (SQLiteNIO's
+    /// async queries, which SQLite's writer used before it moved to the C API, throw
+    /// `CancellationError` from `NIOThreadPool.runIfActive`): a cancelled caller's ROLLBACK would
+    /// then never run, and the one writer connection would stay inside the transaction ("cannot
+    /// start a transaction within a transaction" for every write after).
     /// A group commit also carries other callers' changes, which one caller's cancellation must
     /// not fail. The caller still gets the outcome once the transaction has ended.
     ///
@@ -53,7 +54,7 @@ extension SQLSessions {
 struct SQLContentStore: ContentStore {
     let sessions: any SQLSessions
     /// SQLite's writer connection (nil on PostgreSQL), for the bulk statements of `SQLiteBulk`.
-    var sqliteWriter: SQLiteConnection? { (sessions as? SQLiteSessions)?.writer }
+    var sqliteWriter: SQLiteWriter? { (sessions as? SQLiteSessions)?.writer }
     var flavor: SQLFlavor { sessions.flavor }
 
     func migrate() async throws {
@@ -276,7 +277,7 @@ struct SQLContentStore: ContentStore {
     }
 
     /// Candidates with their term statistics, read from the cursor (no row copies).
-    private static func candidates(_ reader: SQLiteReader, _ query: (sql: String, binds: [SQLiteData]), terms: Int) throws -> [SearchRanking.Candidate] {
+    private static func candidates(_ reader: SQLiteHandle, _ query: (sql: String, binds: [SQLiteData]), terms: Int) throws -> [SearchRanking.Candidate] {
         var out: [SearchRanking.Candidate] = []
         out.reserveCapacity(SearchQuery.rankWindow)
         try reader.each(query.sql, query.binds) { row in
@@ -369,7 +370,7 @@ struct SQLContentStore: ContentStore {
     /// Applies change sets inside one transaction. Inserts go first, many rows per statement:
     /// that is the same as the written order, because an update or delete can only name an
     /// entity that existed, or was created earlier, when its change set was planned.
-    static func apply(_ pending: [PendingCommit], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteConnection? = nil) async throws {
+    static func apply(_ pending: [PendingCommit], flavor: SQLFlavor, _ db: any SQLDatabase, sqlite: SQLiteWriter? = nil) async throws {
         let group = pending.map(\.changes)
         var inserts: [Entity] = []
         for changes in group {

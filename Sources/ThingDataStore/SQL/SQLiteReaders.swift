@@ -18,19 +18,19 @@ import VaporCSQLite
 /// each running job. Reads go to SQLite's WAL snapshot, beside the writer.
 final class SQLiteReaders: Sendable {
     private let threads: NIOThreadPool
-    private let idle: Mutex<[SQLiteReader]>
-    private let all: [SQLiteReader]
+    private let idle: Mutex<[SQLiteHandle]>
+    private let all: [SQLiteHandle]
 
-    private init(threads: NIOThreadPool, readers: [SQLiteReader]) {
+    private init(threads: NIOThreadPool, readers: [SQLiteHandle]) {
         self.threads = threads
         self.all = readers
         self.idle = Mutex(readers)
     }
 
     static func open(path: String, count: Int) throws -> SQLiteReaders {
-        var readers: [SQLiteReader] = []
+        var readers: [SQLiteHandle] = []
         do {
-            for _ in 0..<max(1, count) { readers.append(try SQLiteReader(path: path)) }
+            for _ in 0..<max(1, count) { readers.append(try SQLiteHandle(path: path)) }
         } catch {
             for reader in readers { reader.close() }
             throw error
@@ -41,7 +41,7 @@ final class SQLiteReaders: Sendable {
     }
 
     /// Runs `body` on a reader's thread with a connection of its own for the whole call.
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteReader) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             threads.submit { [self] state in
                 guard case .active = state else {
@@ -70,13 +70,19 @@ final class SQLiteReaders: Sendable {
     }
 }
 
-/// One read connection and its prepared statements. Not for sharing: `SQLiteReaders` hands it
-/// to one job at a time, on one thread at a time, which is what makes the unchecked
+/// One SQLite connection on the C API and the statements it keeps prepared. Not for sharing:
+/// `SQLiteReaders` hands a reader to one job at a time, on one thread at a time, and
+/// `SQLiteWriter` holds the writer's under a lock, which is what makes the unchecked
 /// `Sendable` hold.
-final class SQLiteReader: @unchecked Sendable {
+final class SQLiteHandle: @unchecked Sendable {
     /// How many distinct statements a connection keeps prepared (the node's hot reads use a
-    /// handful of shapes; search adds one per term count and filter combination).
+    /// handful of shapes; search adds one per term count and filter combination; the writer's
+    /// bulk inserts one per row count).
     static let statementCacheSize = 64
+    /// A reader's settings. No mmap: each reader would map the whole file again, and every
+    /// mapping counts in the node's resident memory (measured: 398 MB at 100,000 things with
+    /// four readers).
+    static let readerPragmas = ["PRAGMA query_only=ON", "PRAGMA temp_store=MEMORY"]
 
     private var handle: OpaquePointer?
     private var statements: [String: Prepared] = [:]
@@ -90,19 +96,19 @@ final class SQLiteReader: @unchecked Sendable {
         }
     }
 
-    init(path: String) throws {
+    /// Opens `path` and applies `pragmas` in order; `purpose` ("reading", "writing") goes into
+    /// the error if that fails.
+    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading") throws {
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
             let message = sqliteMessage(db, rc)
             sqlite_nio_sqlite3_close(db)
-            throw StoreError.unavailable("SQLite could not open \(path) for reading: \(message)")
+            throw StoreError.unavailable("SQLite could not open \(path) for \(purpose): \(message)")
         }
         handle = db
         sqlite_nio_sqlite3_busy_timeout(db, 10_000)
-        // No mmap: each reader would map the whole file again, and every mapping counts in the
-        // node's resident memory (measured: 398 MB at 100,000 things with four readers).
-        for pragma in ["PRAGMA query_only=ON", "PRAGMA temp_store=MEMORY"] {
+        for pragma in pragmas {
             guard sqlite_nio_sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else {
                 let message = String(cString: sqlite_nio_sqlite3_errmsg(db))
                 close()
@@ -125,7 +131,7 @@ final class SQLiteReader: @unchecked Sendable {
 
     private func prepared(_ sql: String) throws -> Prepared {
         if let cached = statements[sql] { return cached }
-        guard let handle else { throw StoreError.unavailable("the SQLite reader is closed") }
+        guard let handle else { throw StoreError.unavailable("the SQLite connection is closed") }
         var statement: OpaquePointer?
         guard sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement else {
             throw error("could not prepare a query")
@@ -158,9 +164,10 @@ final class SQLiteReader: @unchecked Sendable {
             switch value {
             case .integer(let v): rc = sqlite_nio_sqlite3_bind_int64(statement, index, Int64(v))
             case .float(let v): rc = sqlite_nio_sqlite3_bind_double(statement, index, v)
-            case .text(let v): rc = sqlite_nio_sqlite3_bind_text(statement, index, v, -1, SQLiteReader.transient)
+            // With its length: a text may hold NUL, where SQLite would stop reading.
+            case .text(let v): rc = sqlite_nio_sqlite3_bind_text64(statement, index, v, UInt64(v.utf8.count), SQLiteHandle.transient, UInt8(SQLITE_UTF8))
             case .blob(let v):
-                rc = v.withUnsafeReadableBytes { sqlite_nio_sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), SQLiteReader.transient) }
+                rc = v.withUnsafeReadableBytes { sqlite_nio_sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), SQLiteHandle.transient) }
             case .null: rc = sqlite_nio_sqlite3_bind_null(statement, index)
             }
             guard rc == SQLITE_OK else { throw error("could not bind parameter \(index)") }
@@ -220,14 +227,15 @@ struct SQLiteCursor {
     }
 }
 
-/// A SQLite result row read by column name: SQLiteNIO's and the fast readers'.
+/// A SQLite result row read by column name: SQLiteNIO's, and the C API connections'.
 protocol SQLiteNamedColumns {
     func column(_ name: String) -> SQLiteData?
 }
 
 extension SQLiteRow: SQLiteNamedColumns {}
 
-/// A result row copied out of SQLite, read by column name as SQLiteNIO's rows are.
+/// A result row copied out of SQLite (the fast readers', the writer's), read by column name as
+/// SQLiteNIO's rows are.
 struct SQLiteReadRow: SQLiteNamedColumns, Sendable {
     /// Column names to positions, shared by every row of a statement.
     final class Columns: Sendable {

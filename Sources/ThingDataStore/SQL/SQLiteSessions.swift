@@ -12,7 +12,7 @@ import VaporCSQLite
 final class SQLiteSessions: SQLSessions {
     let flavor = SQLFlavor.sqlite
     let path: String
-    let writer: SQLiteConnection
+    let writer: SQLiteWriter
     /// The writer's own thread: its statements never queue behind readers' queries.
     let writerThread: NIOThreadPool
     /// Transactions run on that same thread: between one statement and the next, the
@@ -29,7 +29,7 @@ final class SQLiteSessions: SQLSessions {
     let upkeep: SQLiteUpkeep
     let logger: Logger
 
-    private init(path: String, writer: SQLiteConnection, writerThread: NIOThreadPool, readers: [SQLiteConnection], fastReaders: SQLiteReaders, upkeep: SQLiteUpkeep, writeLock: AsyncLock, logger: Logger) {
+    private init(path: String, writer: SQLiteWriter, writerThread: NIOThreadPool, readers: [SQLiteConnection], fastReaders: SQLiteReaders, upkeep: SQLiteUpkeep, writeLock: AsyncLock, logger: Logger) {
         self.path = path
         self.writer = writer
         self.writerThread = writerThread
@@ -46,26 +46,14 @@ final class SQLiteSessions: SQLSessions {
         // Search ranking reads term statistics through this FTS5 function (every connection).
         guard SQLiteSearchStatistics.install() else { throw StoreError.unavailable("SQLite refused the search statistics function") }
         try refuseIfNotADatabase(path)
+        let writer = try SQLiteWriter(path: path, logger: logger)
         let writerThread = NIOThreadPool(numberOfThreads: 1)
         writerThread.start()
-        let writer: SQLiteConnection
-        do {
-            writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: writerThread, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
-        } catch {
-            try? await writerThread.shutdownGracefully()
-            throw error
-        }
         // Whatever opens below is closed again if a later step fails (a pragma SQLite refuses,
         // or the upkeep's connection, say), so a failed open leaves nothing behind.
         var readerConnections: [SQLiteConnection] = []
         var fastReaders: SQLiteReaders?
         do {
-            // temp_store=MEMORY: a multi-row insert's statement journal (the pages it would have
-            // to undo) stays in memory instead of a temporary file written with pwrite; measured
-            // +10 % on the initial sync, where it was 6 % of all CPU.
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=8000", "PRAGMA cache_size=-32768", "PRAGMA temp_store=MEMORY"] {
-                _ = try await writer.sql().raw(SQLQueryString(pragma)).all()
-            }
             for _ in 0..<max(1, readers) {
                 let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
                 // No mmap: each reader would map the whole file again, and every mapping counts
@@ -87,7 +75,7 @@ final class SQLiteSessions: SQLSessions {
         } catch {
             await fastReaders?.close()
             for reader in readerConnections { try? await reader.close() }
-            try? await writer.close()
+            writer.close()
             try? await writerThread.shutdownGracefully()
             throw error
         }
@@ -125,7 +113,7 @@ final class SQLiteSessions: SQLSessions {
     /// A SQLKit query's text and binds for the fast readers; nil when a bind is of a type
     /// they do not map.
     func direct(_ query: SQLQueryString) -> (sql: String, binds: [SQLiteData])? {
-        let (sql, binds) = writer.sql().serialize(query)
+        let (sql, binds) = writer.serialize(query)
         var data: [SQLiteData] = []
         data.reserveCapacity(binds.count)
         for bind in binds {
@@ -143,9 +131,7 @@ final class SQLiteSessions: SQLSessions {
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let result = try await Self.shielded(on: writerExecutor) { [writeLock, writer] in
             try await writeLock.withLock {
-                // BEGIN, COMMIT and ROLLBACK straight through SQLiteNIO: SQLKit's path would add a
-                // hop through an event loop to each.
-                try await Self.inTransaction(begin: "BEGIN IMMEDIATE", run: { _ = try await writer.query($0, []) }) { try await body(writer.sql()) }
+                try await Self.inTransaction(begin: "BEGIN IMMEDIATE", run: { try writer.query($0) }) { try await body(writer) }
             }
         }
         upkeep.committed()
@@ -156,7 +142,7 @@ final class SQLiteSessions: SQLSessions {
         await upkeep.stop()
         await fastReaders.close()
         for reader in readers { try await reader.close() }
-        try await writer.close()
+        writer.close()
         try await writerThread.shutdownGracefully()
     }
 }
