@@ -101,6 +101,23 @@ import Testing
     }
 }
 
+@Suite struct DuplicateKeyTests {
+    /// Stored keys (the `dup_key` column) stay what every earlier version wrote: each part
+    /// folded, its tokens joined by one space, the parts by "|".
+    @Test func keysAreFoldedTokensJoined() {
+        let parts = ["Kettle", "  Wasser--kocher  ", "Café Crème", "電気ケトル 3000", "ÅNGSTRÖM\tLab", "", "a  b\u{3000}c", "İstanbul ǅ", "x.y,z"]
+        for type in ["device", "Device!"] {
+            for manufacturer in parts {
+                for name in parts {
+                    let earlier = [type, manufacturer, name].map { SearchText.fold($0).split(separator: " ").joined(separator: " ") }.joined(separator: "|")
+                    #expect(EntityIndex.duplicateKey(type: type, manufacturer: manufacturer, name: name) == earlier)
+                }
+            }
+        }
+        #expect(EntityIndex.duplicateKey(type: "device", manufacturer: "Bösch  GmbH", name: "Kettle K-3") == "device|bosch gmbh|kettle k 3")
+    }
+}
+
 @Suite struct SearchRankingTests {
     func rank(_ docs: [String], _ query: String) -> [Int64] {
         SearchRanking.rank(docs.enumerated().map { .init(sequence: Int64($0), document: SearchText.fold($1)) }, terms: SearchText.terms(query)).map(\.sequence)

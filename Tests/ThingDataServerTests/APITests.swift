@@ -5,7 +5,7 @@ import HTTPTypes
 import Logging
 import Testing
 import ThingDataCore
-import ThingDataServer
+@testable import ThingDataServer
 import ThingDataStore
 import ThingDataSigning
 
@@ -85,6 +85,23 @@ import ThingDataSigning
             }
             try await client.execute(uri: "/api/v1/things/\(id)/stories", method: .get) { r in
                 #expect(Self.json(r) == [])
+            }
+        }
+    }
+
+    /// The media type is read case-blind, without parameters and the blanks around it; a
+    /// type that only starts like JSON's is not JSON.
+    @Test func contentTypesAreReadAsRFC9110Says() async throws {
+        #expect(Request.mediaType("application/json") == "application/json")
+        #expect(Request.mediaType(" Application/JSON ; charset=utf-8") == "application/json")
+        #expect(Request.mediaType("\tapplication/merge-patch+json\t;") == "application/merge-patch+json")
+        #expect(Request.mediaType("application/jsonx") == "application/jsonx")
+        #expect(Request.mediaType("") == "")
+        try await withApp { client in
+            for (type, status) in [("APPLICATION/json;charset=UTF-8", HTTPResponse.Status.ok), ("\tapplication/json ", .ok), ("application/json-seq", .badRequest)] {
+                try await client.execute(uri: "/api/v1/things", method: .post, headers: [.contentType: type], body: Self.body(Self.kettle)) { r in
+                    #expect(r.status == status, "\(type)")
+                }
             }
         }
     }

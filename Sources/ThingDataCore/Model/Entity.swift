@@ -149,6 +149,7 @@ public struct EntityIndex: Sendable, Hashable {
     }
 
     public static func duplicateKey(type: String, manufacturer: String, name: String) -> String {
-        [type, manufacturer, name].map { SearchText.fold($0).split(separator: " ").joined(separator: " ") }.joined(separator: "|")
+        // `fold` already puts one space between tokens, which never hold one.
+        SearchText.fold(type) + "|" + SearchText.fold(manufacturer) + "|" + SearchText.fold(name)
     }
 }
