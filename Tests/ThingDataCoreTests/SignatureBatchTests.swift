@@ -48,9 +48,9 @@ import Testing
     /// A test's body runs on one of Swift's cooperative threads, of which a two-core machine
     /// has two. A debug build's curve arithmetic held both for about 15 s at the start of a
     /// run, and every other test's tasks (HTTP answers, database pools) waited as long: in CI
-    /// that failed a timed HTTP test and, once, PostgreSQL pools whose connections could not
-    /// be made for 15 s. On a thread per test they would still take both cores; on one
-    /// thread they take at most one, and give way to the rest.
+    /// that failed a timed HTTP test (and probably, once, PostgreSQL pools, which give up after
+    /// 15 s without a connection). On a thread per test they would still take both cores; on
+    /// one thread they take at most one, and give way to the rest.
     static func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { c in
             heavyWork.async {
