@@ -438,6 +438,8 @@ struct FederationScenarioTests {
         for i in 0..<5 { try await a.createThing("Lamp \(i)") }
         try await b.add(a)
         #expect(try await eventually { try await b.catalog.store.revisionCount() == 5 })
+        // The pull moves the cursor just after the batch commits: wait for it, not the count.
+        #expect(try await eventually { await b.peer(a)?.cursor == 5 })
         let before = try #require(await b.peer(a))
         #expect(before.cursor == 5)
 
