@@ -136,8 +136,8 @@ enum Ingest {
             throw StoreError.rejected(RevisionError(.missingParent, "parent \(missing) is neither stored nor in this batch"))
         }
         // Each entity's revisions as positions in `fresh`: a revision is a large value, and
-        // copying it into groups retained every one of its parts (2 to 4 % of the writer's time in
-        // a sync).
+        // copying it into groups retained every one of its parts (2 to 4 % of the writer's
+        // time in a sync).
         var byEntity: [String: [Int]] = [:]
         var order: [String] = []
         for i in fresh.indices {
