@@ -241,48 +241,70 @@ struct SQLContentStore: ContentStore {
 
     // MARK: Search
 
-    /// SQLite: the whole search in one visit to a fast reader (match and statistics, ranking,
-    /// the page of results), instead of two queries each with its own thread hand-overs.
+    /// SQLite: the whole search in one visit to a fast reader (the words' index terms, match
+    /// and statistics, ranking, the page of results), in one read transaction, so every part
+    /// sees the same snapshot.
     func search(_ q: SearchQuery) async throws -> [SearchHit] {
         guard let sqlite = sessions as? SQLiteSessions else { return try await rankedSearch(q) }
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        // Every bind here is text, so the direct path always takes the queries. Each tier's
-        // query is only made when the page reaches into it.
-        func query(older: Bool) throws -> (sql: String, binds: [SQLiteData])? {
-            guard older ? q.fromOlder > 0 : q.fromNewest > 0 else { return nil }
-            guard let direct = sqlite.direct(sqliteCandidates(q, older: older)) else {
-                throw StoreError.unavailable("the search query could not be run on SQLite")
-            }
-            return direct
-        }
-        let (newest, older) = (try query(older: false), try query(older: true))
         let bySequence = "SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE seq = ?1"
         return try await sqlite.fastReaders.read { reader in
-            var page: [(sequence: Int64, score: Double)] = []
-            if let newest {
-                page += q.pageOfNewest(SearchRanking.rank(try Self.candidates(reader, newest, terms: q.terms.count), terms: q.terms))
-            }
-            if let older {
-                page += q.pageOfOlder(SearchRanking.rank(try Self.candidates(reader, older, terms: q.terms.count), terms: q.terms))
-            }
-            var hits: [SearchHit] = []
-            hits.reserveCapacity(page.count)
-            for hit in page {
-                try reader.each(bySequence, [.integer(Int(hit.sequence))]) { row in
-                    hits.append(SearchHit(entity: try Self.decodeSQLite(row).entity, score: hit.score))
+            try Self.readTransaction(reader) {
+                var page: [(sequence: Int64, score: Double)] = []
+                // Each tier's query is only made when the page reaches into it.
+                let expansions = try Self.expansions(q, reader)
+                if q.fromNewest > 0 {
+                    page += q.pageOfNewest(SearchRanking.rank(try Self.candidates(reader, sqlite, q, expansions, older: false), terms: q.terms))
                 }
+                if q.fromOlder > 0 {
+                    page += q.pageOfOlder(SearchRanking.rank(try Self.candidates(reader, sqlite, q, expansions, older: true), terms: q.terms))
+                }
+                var hits: [SearchHit] = []
+                hits.reserveCapacity(page.count)
+                for hit in page {
+                    try reader.each(bySequence, [.integer(Int(hit.sequence))]) { row in
+                        hits.append(SearchHit(entity: try Self.decodeSQLite(row).entity, score: hit.score))
+                    }
+                }
+                return hits
             }
-            return hits
         }
     }
 
-    /// Candidates with their term statistics, read from the cursor (no row copies).
-    private static func candidates(_ reader: SQLiteHandle, _ query: (sql: String, binds: [SQLiteData]), terms: Int) throws -> [SearchRanking.Candidate] {
+    /// Runs `body` inside a read transaction on `reader`.
+    private static func readTransaction<T>(_ reader: SQLiteHandle, _ body: () throws -> T) throws -> T {
+        try reader.each("BEGIN", []) { _ in }
+        do {
+            let result = try body()
+            try reader.each("COMMIT", []) { _ in }
+            return result
+        } catch {
+            try? reader.each("ROLLBACK", []) { _ in }
+            throw error
+        }
+    }
+
+    /// What each of the query's terms stands for in FTS5's query (`SQLiteSearchTerms`):
+    /// phrases stay phrases; words become the index terms they begin, where that is cheaper.
+    private static func expansions(_ q: SearchQuery, _ reader: SQLiteHandle) throws -> [SQLiteSearchTerms.Expansion] {
+        try q.terms.map { term in
+            guard case .word(let word) = term else { return .prefix }
+            return try SQLiteSearchTerms.expand(word, reader)
+        }
+    }
+
+    /// One tier's candidates with their term statistics, read from the cursor (no row copies).
+    private static func candidates(_ reader: SQLiteHandle, _ sqlite: SQLiteSessions, _ q: SearchQuery, _ expansions: [SQLiteSearchTerms.Expansion], older: Bool) throws -> [SearchRanking.Candidate] {
+        // A word no index term begins with: nothing matches every term.
+        guard !expansions.contains(.terms([])) else { return [] }
+        guard let query = sqlite.direct(sqliteCandidates(q, expansions, older: older)) else {
+            throw StoreError.unavailable("the search query could not be run on SQLite")
+        }
         var out: [SearchRanking.Candidate] = []
         out.reserveCapacity(SearchQuery.rankWindow)
         try reader.each(query.sql, query.binds) { row in
             let seq = row.integer(0)
-            guard let statistics = row.withBytes(1, { SQLiteSearchStatistics.decode($0, terms: terms) }) else {
+            guard let statistics = row.withBytes(1, { SQLiteSearchStatistics.decode($0, terms: q.terms.count) }) else {
                 throw StoreError.unavailable("the search index gave no statistics for entry \(seq)")
             }
             out.append(SearchRanking.Candidate(sequence: seq, statistics: statistics))
@@ -293,11 +315,11 @@ struct SQLContentStore: ContentStore {
     /// The index answers the match with its filter columns and, through `thingdata_stats`,
     /// each candidate's term statistics, so ranking never reads the candidates' text. Exact
     /// type and category filters join the few candidates. Columns: seq, stats.
-    func sqliteCandidates(_ q: SearchQuery, older: Bool) -> SQLQueryString {
+    static func sqliteCandidates(_ q: SearchQuery, _ expansions: [SQLiteSearchTerms.Expansion], older: Bool) -> SQLQueryString {
         let window = SearchQuery.rankWindow
         var query: SQLQueryString
-        let match = FullText.fts5Query(q.terms, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
-        let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn)) AS stats"
+        let (match, phrases) = FullText.fts5Query(q.terms, expansions: expansions, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
+        let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn), \(bind: phrases)) AS stats"
         if older {
             let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
             query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
@@ -318,10 +340,10 @@ struct SQLContentStore: ContentStore {
         var query: SQLQueryString
         switch flavor {
         case .sqlite:
-            guard let sqlite = sessions as? SQLiteSessions, let query = sqlite.direct(sqliteCandidates(q, older: older)) else {
-                throw StoreError.unavailable("the search query could not be run on SQLite")
+            guard let sqlite = sessions as? SQLiteSessions else { throw StoreError.unavailable("the search query could not be run on SQLite") }
+            return try await sqlite.fastReaders.read { reader in
+                try Self.readTransaction(reader) { try Self.candidates(reader, sqlite, q, try Self.expansions(q, reader), older: older) }
             }
-            return try await sqlite.fastReaders.read { try Self.candidates($0, query, terms: q.terms.count) }
         case .postgres:
             let kinds: [any Encodable & Sendable] = q.kinds.map(\.rawValue)
             var filter: SQLQueryString = "search @@ \(bind: FullText.tsquery(q.terms))::tsquery"
@@ -474,20 +496,30 @@ enum FullText {
 
     static func fts5String(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    /// FTS5: `"word"*` for words (prefix), `"a b c"` for phrases, all in the text column and
-    /// all required; filters as column filters on the index's kind, type and category.
-    static func fts5Query(_ terms: [SearchText.Term], kinds: [String] = [], type: String? = nil, category: String? = nil) -> String {
-        let text = terms.map { term in
-            switch term {
-            case .word(let w): fts5String(w) + "*"
-            case .phrase(let p): fts5String(p.joined(separator: " "))
+    /// FTS5: `"word"*` for words (prefix), or `("term" OR …)` for a word expanded into the index
+    /// terms it begins (`SQLiteSearchTerms`), `"a b c"` for phrases, all in the text column and
+    /// all required; filters as column filters on the index's kind, type and category. With
+    /// the query, which term each of its phrases stands for, for `thingdata_stats`.
+    static func fts5Query(_ terms: [SearchText.Term], expansions: [SQLiteSearchTerms.Expansion] = [], kinds: [String] = [], type: String? = nil, category: String? = nil) -> (match: String, phrases: [UInt8]) {
+        var phrases: [UInt8] = []
+        let text = terms.enumerated().map { i, term in
+            switch (term, i < expansions.count ? expansions[i] : .prefix) {
+            case (.word(let w), .prefix):
+                phrases.append(UInt8(i))
+                return fts5String(w) + "*"
+            case (.word, .terms(let expanded)):
+                phrases += Array(repeating: UInt8(i), count: expanded.count)
+                return "(" + expanded.map(fts5String).joined(separator: " OR ") + ")"
+            case (.phrase(let p), _):
+                phrases.append(UInt8(i))
+                return fts5String(p.joined(separator: " "))
             }
         }.joined(separator: " AND ")
         var parts = ["search_doc : (\(text))"]
         if !kinds.isEmpty { parts.append("kind : (" + kinds.map(fts5String).joined(separator: " OR ") + ")") }
         if let type { parts.append("type : " + fts5String(type)) }
         if let category { parts.append("category : " + fts5String(category)) }
-        return parts.joined(separator: " AND ")
+        return (parts.joined(separator: " AND "), phrases)
     }
 
     static func quote(_ token: String) -> String {

@@ -62,6 +62,8 @@ public enum SQLFlavor: String, Sendable {
                 // FTS5 keeps this in the index's own config: the background merge (`SQLiteUpkeep`)
                 // may then merge any two segments of one size level.
                 (5, ["INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)"]),
+                // The index's vocabulary, so a search asks for terms instead of a prefix.
+                (6, SQLiteSearchTerms.migration),
             ]
         case .postgres:
             return [

@@ -86,6 +86,8 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private var handle: OpaquePointer?
     private var statements: [String: Prepared] = [:]
+    /// This connection's FTS5 tokenizer, for search words (`SQLiteSearchTerms.expand`).
+    private(set) var termLearner: SQLiteSearchTerms.Learner?
 
     private final class Prepared {
         let statement: OpaquePointer
@@ -107,6 +109,7 @@ final class SQLiteHandle: @unchecked Sendable {
             throw StoreError.unavailable("SQLite could not open \(path) for \(purpose): \(message)")
         }
         handle = db
+        termLearner = SQLiteSearchTerms.learner(for: db)
         sqlite_nio_sqlite3_busy_timeout(db, 10_000)
         for pragma in pragmas {
             guard sqlite_nio_sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else {
@@ -122,6 +125,7 @@ final class SQLiteHandle: @unchecked Sendable {
         statements = [:]
         if let handle { sqlite_nio_sqlite3_close(handle) }
         handle = nil
+        termLearner = nil
     }
 
     private func error(_ what: String) -> StoreError {

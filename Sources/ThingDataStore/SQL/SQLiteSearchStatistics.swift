@@ -2,10 +2,12 @@ import SQLiteNIO
 import ThingDataCore
 import VaporCSQLite
 
-/// `thingdata_stats(entity_search, terms, column)`: an FTS5 auxiliary function that gives,
-/// for the current match, what `SearchRanking` needs without reading the document's text:
-/// the column's token count, then for each of the first `terms` phrases of the query its
-/// number of occurrences in that column and the token position of the first one.
+/// `thingdata_stats(entity_search, terms, column[, phrases])`: an FTS5 auxiliary function that
+/// gives, for the current match, what `SearchRanking` needs without reading the document's
+/// text: the column's token count, then for each of the query's `terms` its number of
+/// occurrences in that column and the token position of the first one. A term is the query's
+/// phrase of the same number, or, with `phrases` (a blob, one byte per phrase), every phrase
+/// whose byte is its number.
 ///
 /// FTS5 already holds both: the positions of every phrase in the row being matched, and each
 /// row's token counts (its `docsize` table). Reading them there, instead of each candidate's
@@ -43,7 +45,8 @@ enum SQLiteSearchStatistics {
         // Each connection's length cache rides along as the function's user data; SQLite
         // releases it when the connection closes.
         let lengths = Unmanaged.passRetained(LengthCache(db: db)).toOpaque()
-        return create(api, SQLiteSearchStatistics.name, lengths, statistics, { Unmanaged<LengthCache>.fromOpaque($0!).release() })
+        let rc = create(api, SQLiteSearchStatistics.name, lengths, statistics, { Unmanaged<LengthCache>.fromOpaque($0!).release() })
+        return rc == SQLITE_OK ? SQLiteSearchTerms.register(db, api) : rc
     }
 
     /// Documents' token counts, remembered per connection so a search that meets the same
@@ -51,8 +54,8 @@ enum SQLiteSearchStatistics {
     /// CPU over 100,000 things). An entry holds only for the database's data version it was
     /// read at: SQLite changes that version with every change to the file, by any connection,
     /// and a read sees the version of its own snapshot, so an entry is never used with a
-    /// newer or older snapshot than the one it came from. Inside an explicit transaction, whose
-    /// own uncommitted writes do not change the version, it is not used. Direct-mapped by row
+    /// newer or older snapshot than the one it came from. Inside a write transaction, whose own
+    /// uncommitted writes do not change the version, it is not used. Direct-mapped by row
     /// id, for the document column only, fixed size (1 MiB), allocated on a connection's first
     /// search, never cleared.
     final class LengthCache {
@@ -71,7 +74,7 @@ enum SQLiteSearchStatistics {
         /// The current row's token count in `column`, as `xColumnSize` gives it.
         func length(_ api: UnsafePointer<Fts5ExtensionApi>, _ fts: OpaquePointer?, column: Int32) -> (rc: Int32, length: Int32) {
             var version: UInt32 = 0
-            guard column == FullText.documentColumn, sqlite_nio_sqlite3_get_autocommit(db) != 0,
+            guard column == FullText.documentColumn, sqlite_nio_sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE,
                   sqlite_nio_sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else {
                 var length: Int32 = 0
                 return (api.pointee.xColumnSize(fts, column, &length), length)
@@ -100,6 +103,11 @@ enum SQLiteSearchStatistics {
         // FTS5 passes the arguments after the table's.
         let terms = Int(max(0, min(64, sqlite_nio_sqlite3_value_int(values[0]))))
         let column = sqlite_nio_sqlite3_value_int(values[1])
+        // Which term each phrase of the query stands for (byte i: phrase i's term), when a
+        // word became several phrases (`SQLiteSearchTerms`); without it, phrase i is term i.
+        let phrases: UnsafeRawBufferPointer? = count >= 3 ? sqlite_nio_sqlite3_value_blob(values[2]).map {
+            UnsafeRawBufferPointer(start: $0, count: Int(sqlite_nio_sqlite3_value_bytes(values[2])))
+        } : nil
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1 + 2 * terms) { out in
             out.initialize(repeating: 0)
             var instances: Int32 = 0
@@ -117,8 +125,16 @@ enum SQLiteSearchStatistics {
                 var offset: Int32 = 0
                 rc = api.pointee.xInst(fts, i, &phrase, &instanceColumn, &offset)
                 i += 1
-                guard rc == SQLITE_OK, instanceColumn == column, phrase >= 0, Int(phrase) < terms else { continue }
-                let slot = 1 + 2 * Int(phrase)
+                guard rc == SQLITE_OK, instanceColumn == column, phrase >= 0 else { continue }
+                let term: Int
+                if let phrases {
+                    guard Int(phrase) < phrases.count else { continue }
+                    term = Int(phrases[Int(phrase)])
+                } else {
+                    term = Int(phrase)
+                }
+                guard term < terms else { continue }
+                let slot = 1 + 2 * term
                 out[slot + 1] = out[slot] == 0 ? offset : min(out[slot + 1], offset)
                 out[slot] += 1
             }

@@ -122,6 +122,7 @@ final class SQLiteSessions: SQLSessions {
             case let v as Int: data.append(.integer(v))
             case let v as Int64: data.append(.integer(Int(v)))
             case let v as Double: data.append(.float(v))
+            case let v as [UInt8]: data.append(.blob(ByteBuffer(bytes: v)))
             default: return nil
             }
         }
