@@ -16,7 +16,7 @@ import VaporCSQLite
 ///
 /// The table can only ever hold more terms than the index, never fewer, so an expansion never
 /// misses a match:
-/// - a migration fills it from the index itself (`fts5vocab`);
+/// - a migration fills it from the index itself (`fts5vocab`, the text column's terms);
 /// - triggers on `entities` add the terms of every new or changed `search_doc`, in the same
 ///   transaction, split by FTS5's own tokenizer (unicode61, configured as the index is);
 /// - terms are never removed (a term no document holds any more matches nothing).
@@ -41,8 +41,8 @@ enum SQLiteSearchTerms {
     /// Migration 6 (SQLite): the table, filled from the index, and the triggers that keep it.
     static let migration: [String] = [
         "CREATE TABLE search_terms (term TEXT PRIMARY KEY) WITHOUT ROWID",
-        "CREATE VIRTUAL TABLE temp.entity_search_vocabulary USING fts5vocab(main, entity_search, row)",
-        "INSERT OR IGNORE INTO search_terms(term) SELECT term FROM temp.entity_search_vocabulary",
+        "CREATE VIRTUAL TABLE temp.entity_search_vocabulary USING fts5vocab(main, entity_search, col)",
+        "INSERT OR IGNORE INTO search_terms(term) SELECT term FROM temp.entity_search_vocabulary WHERE col = 'search_doc'",
         "DROP TABLE temp.entity_search_vocabulary",
         """
         CREATE TRIGGER entities_terms_ai AFTER INSERT ON entities BEGIN
