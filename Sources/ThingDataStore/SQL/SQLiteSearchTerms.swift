@@ -187,7 +187,8 @@ enum SQLiteSearchTerms {
                 verify()
             }
             var fresh: [String] = []
-            for term in tokens(text, count: count) where !known.contains(term) && !fresh.contains(term) {
+            var seen: Set<String> = []
+            for term in tokens(text, count: count) where !known.contains(term) && seen.insert(term).inserted {
                 fresh.append(term)
             }
             guard !fresh.isEmpty else { return nil }
