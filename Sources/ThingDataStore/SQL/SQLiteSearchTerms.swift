@@ -44,17 +44,18 @@ enum SQLiteSearchTerms {
         "CREATE VIRTUAL TABLE temp.entity_search_vocabulary USING fts5vocab(main, entity_search, col)",
         "INSERT OR IGNORE INTO search_terms(term) SELECT term FROM temp.entity_search_vocabulary WHERE col = 'search_doc'",
         "DROP TABLE temp.entity_search_vocabulary",
-        """
-        CREATE TRIGGER entities_terms_ai AFTER INSERT ON entities BEGIN
-            INSERT OR IGNORE INTO search_terms(term) SELECT value FROM json_each(\(function)(new.search_doc));
-        END
-        """,
-        """
-        CREATE TRIGGER entities_terms_au AFTER UPDATE OF search_doc ON entities WHEN new.search_doc IS NOT old.search_doc BEGIN
-            INSERT OR IGNORE INTO search_terms(term) SELECT value FROM json_each(\(function)(new.search_doc));
-        END
-        """,
+        "CREATE TRIGGER entities_terms_ai AFTER INSERT ON entities BEGIN \(learnTerms) END",
+        "CREATE TRIGGER entities_terms_au AFTER UPDATE OF search_doc ON entities WHEN new.search_doc IS NOT old.search_doc BEGIN \(learnTerms) END",
     ]
+
+    /// The triggers' statement. Terms already in the table are left out by the query, not by
+    /// `OR IGNORE`: inside a trigger, SQLite applies the outer statement's conflict handling
+    /// instead, and an upsert's (`ON CONFLICT … DO UPDATE`, an ingest's) fails on a duplicate.
+    /// The function never gives a term twice for one text.
+    static let learnTerms = """
+        INSERT INTO search_terms(term) SELECT value FROM json_each(\(function)(new.search_doc)) \
+        WHERE NOT EXISTS (SELECT 1 FROM search_terms WHERE term = value);
+        """
 
     /// What a query word stands for in FTS5's query.
     enum Expansion: Equatable {
