@@ -146,10 +146,9 @@ enum SQLiteSearchTerms {
         private var instance: OpaquePointer?
         /// Terms read back from the table outside any write of this connection's: committed.
         private var known: Set<String> = []
-        /// Terms given out in the current transaction, and those of ended transactions not yet
-        /// read back.
-        private var pending: [String] = []
+        /// Terms given out since the last read-back: in ended transactions, then in this one.
         private var unverified: [String] = []
+        /// No call yet in the current transaction (set by the commit and rollback hooks).
         private var transactionStarted = true
         /// A bound on `known` (about 50 MB of short terms); past it, it starts again empty.
         static let knownLimit = 1_000_000
@@ -193,14 +192,12 @@ enum SQLiteSearchTerms {
                 fresh.append(term)
             }
             guard !fresh.isEmpty else { return nil }
-            pending += fresh
+            unverified += fresh
             return "[" + fresh.map(Self.jsonString).joined(separator: ",") + "]"
         }
 
         /// A commit or rollback: what was given out is read back at the next transaction's start.
         func transactionEnded() {
-            unverified += pending
-            pending = []
             transactionStarted = true
         }
 
