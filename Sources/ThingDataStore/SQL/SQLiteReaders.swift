@@ -75,10 +75,13 @@ final class SQLiteReaders: Sendable {
 /// `SQLiteWriter` holds the writer's under a lock, which is what makes the unchecked
 /// `Sendable` hold.
 final class SQLiteHandle: @unchecked Sendable {
-    /// How many distinct statements a connection keeps prepared (the node's hot reads use a
-    /// handful of shapes; search adds one per term count and filter combination; the writer's
-    /// bulk inserts one per row count).
+    /// How many distinct statements a reader keeps prepared (the node's hot reads use a
+    /// handful of shapes; search adds one per term count and filter combination). The
+    /// writer keeps more (`SQLiteWriter.statementCacheSize`): its bulk inserts have one text
+    /// per row count.
     static let statementCacheSize = 64
+    /// This connection's limit; when it is reached, every statement is finalized.
+    private let statementCacheSize: Int
     /// A reader's settings. No mmap: each reader would map the whole file again, and every
     /// mapping counts in the node's resident memory (measured: 398 MB at 100,000 things with
     /// four readers).
@@ -100,7 +103,8 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// Opens `path` and applies `pragmas` in order; `purpose` ("reading", "writing") goes into
     /// the error if that fails.
-    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading") throws {
+    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading", statementCacheSize: Int = SQLiteHandle.statementCacheSize) throws {
+        self.statementCacheSize = statementCacheSize
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
@@ -144,7 +148,7 @@ final class SQLiteHandle: @unchecked Sendable {
         for i in 0..<Int(sqlite_nio_sqlite3_column_count(statement)) {
             if let name = sqlite_nio_sqlite3_column_name(statement, Int32(i)) { names[String(cString: name), default: i] = i }
         }
-        if statements.count >= Self.statementCacheSize {
+        if statements.count >= statementCacheSize {
             for old in statements.values { sqlite_nio_sqlite3_finalize(old.statement) }
             statements = [:]
         }
