@@ -111,43 +111,6 @@ struct NodeOptions: ParsableArguments {
     }
 }
 
-/// `StreamLogHandler` with its metadata kept as a dictionary until a message is emitted.
-/// `StreamLogHandler` renders its metadata as text each time a key is set, and Hummingbird sets
-/// a request id on every request's logger, so each request paid for that text (1 % of the
-/// node's CPU under POST load) whether anything was logged or not.
-struct DeferredMetadataLogHandler: LogHandler {
-    private var stream: StreamLogHandler
-    var metadata: Logger.Metadata = [:]
-
-    init(_ stream: StreamLogHandler) {
-        self.stream = stream
-    }
-
-    var logLevel: Logger.Level {
-        get { stream.logLevel }
-        set { stream.logLevel = newValue }
-    }
-
-    var metadataProvider: Logger.MetadataProvider? {
-        get { stream.metadataProvider }
-        set { stream.metadataProvider = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var event = event
-        if !metadata.isEmpty {
-            // The message's own metadata wins over the logger's, as in StreamLogHandler.
-            event.metadata = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit }
-        }
-        stream.log(event: event)
-    }
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start the node (the default command).")
 

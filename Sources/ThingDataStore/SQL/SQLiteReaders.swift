@@ -89,6 +89,8 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private var handle: OpaquePointer?
     private var statements: [String: Prepared] = [:]
+    /// Statements this connection has prepared since it opened (cache misses).
+    private(set) var statementsPrepared = 0
     /// This connection's FTS5 tokenizer, for search words (`SQLiteSearchTerms.expand`).
     private(set) var termLearner: SQLiteSearchTerms.Learner?
 
@@ -154,6 +156,7 @@ final class SQLiteHandle: @unchecked Sendable {
         }
         let entry = Prepared(statement: statement, columns: SQLiteReadRow.Columns(names, count: Int(sqlite_nio_sqlite3_column_count(statement))))
         statements[sql] = entry
+        statementsPrepared += 1
         return entry
     }
 

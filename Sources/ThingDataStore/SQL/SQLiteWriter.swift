@@ -54,6 +54,9 @@ final class SQLiteWriter: SQLDatabase {
         handle.withLock { $0.close() }
     }
 
+    /// Statements the writer has prepared since it opened.
+    var statementsPrepared: Int { handle.withLock { $0.statementsPrepared } }
+
     /// Runs `sql` with `binds` and returns its rows, copied out.
     @discardableResult
     func query(_ sql: String, _ binds: [SQLiteData] = []) throws -> [SQLiteReadRow] {
