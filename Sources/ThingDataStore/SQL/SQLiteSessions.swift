@@ -168,7 +168,7 @@ final class SQLiteSessions: SQLSessions {
 /// transaction under the writer's lock (so the two never meet as SQLite writers), until a step
 /// finds nothing to do; a write stops it until the next pause. On that 100,000-thing index it
 /// took 38 steps to reach one segment, and 6 to 29 % more searches per second were answered.
-/// On this connection the merge's reads fill SQLite's default 2 MB cache, not the writer's 32 MB.
+/// On this connection the merge's reads fill SQLite's default 2 MB cache, not the writer's 16 MB.
 final class SQLiteUpkeep: Sendable {
     /// How long after a commit the next checkpoint may start (writes in between share it).
     static let interval: Duration = .milliseconds(100)
