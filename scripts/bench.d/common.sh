@@ -1,0 +1,21 @@
+# Shared by scripts/bench and scripts/bench-ab (sourced, not run).
+
+# wait_ready PORT PID: waits up to 30 s for the node on PORT to answer /health/ready; fails
+# at once if the process PID has exited.
+wait_ready() {
+  local port=$1 pid=$2
+  for _ in $(seq 1 300); do
+    curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# wrk_figures: reads wrk's output on stdin and prints "REQ/S P50 P99 ERRORS REQUESTS" (the
+# latencies are "-" without --latency; errors are non-2xx/3xx answers plus socket errors).
+wrk_figures() {
+  awk '/Requests\/sec/ {rps = $2} /requests in/ {n = $1} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+       /Non-2xx/ {e += $5} /Socket errors/ {e += $4 + $6 + $8 + $10}
+       END {print rps, (p50 == "" ? "-" : p50), (p99 == "" ? "-" : p99), e + 0, n + 0}'
+}
