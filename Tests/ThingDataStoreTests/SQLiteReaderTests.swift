@@ -73,7 +73,7 @@ import ThingDataCore
     @Test func moreStatementsThanTheCacheHolds() async throws {
         try await withSessions { sessions in
             for round in 0..<2 {
-                for i in 0..<(SQLiteHandle.statementCacheSize * 2 + 3) {
+                for i in 0..<(SQLiteHandle.readerStatementCacheSize * 2 + 3) {
                     let rows = try await sessions.fastReaders.rows("SELECT \(i) + ?1 AS v", [.integer(round)])
                     #expect(rows.first?.column("v")?.integer == i + round)
                 }

@@ -79,7 +79,7 @@ final class SQLiteHandle: @unchecked Sendable {
     /// handful of shapes; search adds one per term count and filter combination). The
     /// writer keeps more (`SQLiteWriter.statementCacheSize`): its bulk inserts have one text
     /// per row count.
-    static let statementCacheSize = 64
+    static let readerStatementCacheSize = 64
     /// This connection's limit; when it is reached, every statement is finalized.
     private let statementCacheSize: Int
     /// A reader's settings. No mmap: each reader would map the whole file again, and every
@@ -105,7 +105,7 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// Opens `path` and applies `pragmas` in order; `purpose` ("reading", "writing") goes into
     /// the error if that fails.
-    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading", statementCacheSize: Int = SQLiteHandle.statementCacheSize) throws {
+    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading", statementCacheSize: Int = SQLiteHandle.readerStatementCacheSize) throws {
         self.statementCacheSize = statementCacheSize
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
