@@ -2,6 +2,7 @@ import Testing
 import ThingDataCore
 @testable import ThingDataStore
 import SQLKit
+import SQLiteNIO
 import ThingDataSigning
 
 /// One suite, every backend: the stores must be indistinguishable through the catalog.
@@ -285,7 +286,7 @@ import ThingDataSigning
     }
 
     /// Committed pages reach the database file by the background checkpoint, though the WAL is
-    /// far below SQLite's automatic checkpoint (8,000 pages), which would otherwise copy them.
+    /// far below SQLite's automatic checkpoint (20,000 pages), which would otherwise copy them.
     @Test func committedPagesReachTheDatabaseFileWithoutTheWriter() async throws {
         let dir = "/tmp/thingdata-checkpoint-\(UInt64.random(in: 0...UInt64.max))"
         try FileManagerShim.mkdir(dir)
@@ -301,6 +302,44 @@ import ThingDataSigning
             _ = try await catalog.apply(ops, path: { [.index($0)] })
             #expect(size(path + "-wal") > 100_000, "the writes went to the WAL")
             #expect(try await eventually(5) { size(path) > before + 100_000 }, "the database file grew from \(before) bytes")
+        }
+    }
+
+    /// The WAL file keeps the size it reached under writes (SQLite overwrites it from the
+    /// start after a checkpoint); once writes pause, the upkeep truncates it. A reader whose
+    /// snapshot is older than the last write holds the WAL: the truncation is left for the
+    /// next pause.
+    @Test func theWALIsTruncatedWhenWritesPause() async throws {
+        let dir = "/tmp/thingdata-truncate-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        let path = dir + "/t.sqlite"
+        @Sendable func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? -1 }
+        try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            let sessions = try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions)
+            @Sendable func write(_ round: Int) async throws {
+                let ops = (0..<50).map { i in Operation(.create, .thing, body: Sample.thing("Truncated lamp \(round)-\(i) with a name long enough to fill pages")) }
+                _ = try await catalog.apply(ops, path: { [.index($0)] })
+            }
+            try await write(0)
+            // A reader's snapshot from before the next writes: no checkpoint can copy them
+            // while it lasts, so the WAL cannot be emptied.
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: Backend.logger)
+            _ = try await reader.query("BEGIN", [])
+            _ = try await reader.query("SELECT count(*) FROM entities", [])
+            for round in 1...3 { try await write(round) }
+            #expect(size(path + "-wal") > 100_000, "the writes went to the WAL")
+            try await Task.sleep(for: SQLiteUpkeep.quietBeforeMerging + SQLiteUpkeep.interval * 10)
+            #expect(size(path + "-wal") > 100_000, "the WAL stays while a reader needs it")
+            _ = try await reader.query("COMMIT", [])
+            try await reader.close()
+
+            // The next pause truncates it.
+            try await write(4)
+            #expect(try await eventually(10) { size(path + "-wal") == 0 }, "the WAL was truncated (\(size(path + "-wal")) bytes)")
+            let count = try await sessions.read { db in try await db.raw("SELECT count(*) AS n FROM entities").first()?.decode(column: "n", as: Int.self) }
+            #expect(count == 250)
         }
     }
 
