@@ -103,12 +103,12 @@ final class SQLiteHandle: @unchecked Sendable {
         }
     }
 
-    /// Opens `path` and applies `pragmas` in order; `purpose` ("reading", "writing") goes into
-    /// the error if that fails.
-    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading", statementCacheSize: Int = SQLiteHandle.readerStatementCacheSize) throws {
+    /// Opens `path` through `vfs` (SQLite's default if nil) and applies `pragmas` in order;
+    /// `purpose` ("reading", "writing") goes into the error if that fails.
+    init(path: String, pragmas: [String] = SQLiteHandle.readerPragmas, purpose: String = "reading", statementCacheSize: Int = SQLiteHandle.readerStatementCacheSize, vfs: String? = nil) throws {
         self.statementCacheSize = statementCacheSize
         var db: OpaquePointer?
-        let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let rc = sqlite_nio_sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs)
         guard rc == SQLITE_OK, let db else {
             let message = sqliteMessage(db, rc)
             sqlite_nio_sqlite3_close(db)
@@ -124,6 +124,14 @@ final class SQLiteHandle: @unchecked Sendable {
                 throw StoreError.unavailable("SQLite refused \(pragma): \(message)")
             }
         }
+    }
+
+    /// The WAL's buffer when this connection writes through `SQLiteWALBuffer` (nil before
+    /// its WAL is open, or through another VFS).
+    var walBuffer: SQLiteWALBuffer.Buffer? {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        guard let handle, sqlite_nio_sqlite3_file_control(handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) == SQLITE_OK, let file else { return nil }
+        return SQLiteWALBuffer.buffer(file)
     }
 
     func close() {

@@ -54,7 +54,8 @@ final class SQLiteWriter: SQLDatabase {
     static let statementCacheSize = 512
 
     init(path: String, logger: Logger) throws {
-        handle = Mutex(try SQLiteHandle(path: path, pragmas: Self.pragmas, purpose: "writing", statementCacheSize: Self.statementCacheSize))
+        // Its WAL frames go to the file system once a commit (`SQLiteWALBuffer`).
+        handle = Mutex(try SQLiteHandle(path: path, pragmas: Self.pragmas, purpose: "writing", statementCacheSize: Self.statementCacheSize, vfs: SQLiteWALBuffer.registered))
         self.logger = logger
         eventLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
