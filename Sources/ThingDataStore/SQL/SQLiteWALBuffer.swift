@@ -225,7 +225,7 @@ enum SQLiteWALBuffer {
         guard rc == SQLITE_OK else {
             // SQLite closes a file whose open failed only if its methods are set; ours are
             // not, so the wrapped file is closed here if it needs it.
-            if let m = inner.pointee.pMethods { _ = m.pointee.xClose(inner) }
+            if let m = inner.pointee.pMethods { _ = m.pointee.xClose?(inner) }
             return rc
         }
         bufferSlot(file).pointee = Unmanaged.passRetained(Buffer()).toOpaque()

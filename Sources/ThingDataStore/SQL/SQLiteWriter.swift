@@ -40,11 +40,13 @@ final class SQLiteWriter: SQLDatabase {
     /// - `wal_autocheckpoint` 20,000 pages (about 80 MB of WAL): the checkpoint that lets the
     ///   WAL start over runs on this thread and waits on two fsyncs, and the first commit after
     ///   it on a third (the new WAL header); every write queued meanwhile waits too, and under
-    ///   sustained writes the CPUs idle. A commit writes about 28 pages, so under POST load
-    ///   SQLite's 1,000 or the earlier 8,000 meant a restart every 15 or 110 ms (measured: the
-    ///   writer blocked in fsync 5.5 % of the time at 8,000). 20,000 gave 8 % more creates a
-    ///   second than 8,000 in alternated runs; 40,000 no more than 20,000. The upkeep's PASSIVE
-    ///   checkpoints copy the pages in between, and it truncates the WAL once writes pause.
+    ///   sustained writes the CPUs idle. Under POST load a group commit writes about 43 pages
+    ///   (about 24,000 a second), so SQLite's 1,000 or the earlier 8,000 meant a restart every
+    ///   40 or 330 ms (measured: the writer blocked in fsync 5.5 % of the time at 8,000).
+    ///   20,000 gave 3.5 to 8 % more creates a second than 8,000 in alternated runs (2 % side
+    ///   by side, where the other node uses the stalls); 40,000 no more than 20,000. The
+    ///   upkeep's PASSIVE checkpoints copy the pages in between, and it truncates the WAL once
+    ///   writes pause.
     static let pragmas = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=\(walAutocheckpoint)", "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY"]
     static let walAutocheckpoint = 20_000
     /// Statements kept prepared. The bulk inserts have one text per row count, and a group
