@@ -51,93 +51,46 @@ enum SQLiteWALBuffer {
         m.pointee.iVersion = 3
         m.pointee.xClose = { file in
             let flushed = flush(file!)
-            let inner = innerFile(file!)
-            let closed = inner.pointee.pMethods.pointee.xClose!(inner)
+            let closed = forward(file) { $1.xClose!($0) }
             Unmanaged<Buffer>.fromOpaque(bufferSlot(file!).pointee!).release()
             bufferSlot(file!).pointee = nil
             return flushed != SQLITE_OK ? flushed : closed
         }
-        m.pointee.xRead = { file, data, amount, offset in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xRead!(inner, data, amount, offset)
-        }
         m.pointee.xWrite = { file, data, amount, offset in write(file!, data!, Int(amount), offset) }
-        m.pointee.xTruncate = { file, size in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xTruncate!(inner, size)
-        }
-        m.pointee.xSync = { file, flags in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xSync!(inner, flags)
-        }
-        m.pointee.xFileSize = { file, size in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xFileSize!(inner, size)
-        }
-        m.pointee.xLock = { file, level in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xLock!(inner, level)
-        }
-        m.pointee.xUnlock = { file, level in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xUnlock!(inner, level)
-        }
-        m.pointee.xCheckReservedLock = { file, out in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xCheckReservedLock!(inner, out)
-        }
-        m.pointee.xFileControl = { file, op, argument in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xFileControl!(inner, op, argument)
-        }
-        m.pointee.xSectorSize = { file in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xSectorSize!(inner)
-        }
-        m.pointee.xDeviceCharacteristics = { file in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xDeviceCharacteristics!(inner)
-        }
-        // A WAL file has no shared memory or memory map of its own (those belong to the
-        // database file), but SQLite may ask: the wrapped file answers.
-        m.pointee.xShmMap = { file, page, size, extend, out in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xShmMap!(inner, page, size, extend, out)
-        }
-        m.pointee.xShmLock = { file, offset, n, flags in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xShmLock!(inner, offset, n, flags)
-        }
-        m.pointee.xShmBarrier = { file in
-            let inner = innerFile(file!)
-            inner.pointee.pMethods.pointee.xShmBarrier!(inner)
-        }
-        m.pointee.xShmUnmap = { file, delete in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xShmUnmap!(inner, delete)
-        }
-        m.pointee.xFetch = { file, offset, amount, out in
-            let rc = flush(file!)
-            guard rc == SQLITE_OK else { return rc }
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xFetch!(inner, offset, amount, out)
-        }
-        m.pointee.xUnfetch = { file, offset, pointer in
-            let inner = innerFile(file!)
-            return inner.pointee.pMethods.pointee.xUnfetch!(inner, offset, pointer)
-        }
+        // Whatever reads, measures, syncs or changes the file sees the buffer written out.
+        m.pointee.xRead = { file, data, amount, offset in afterFlush(file) { $1.xRead!($0, data, amount, offset) } }
+        m.pointee.xTruncate = { file, size in afterFlush(file) { $1.xTruncate!($0, size) } }
+        m.pointee.xSync = { file, flags in afterFlush(file) { $1.xSync!($0, flags) } }
+        m.pointee.xFileSize = { file, size in afterFlush(file) { $1.xFileSize!($0, size) } }
+        m.pointee.xFileControl = { file, op, argument in afterFlush(file) { $1.xFileControl!($0, op, argument) } }
+        m.pointee.xFetch = { file, offset, amount, out in afterFlush(file) { $1.xFetch!($0, offset, amount, out) } }
+        m.pointee.xLock = { file, level in forward(file) { $1.xLock!($0, level) } }
+        m.pointee.xUnlock = { file, level in forward(file) { $1.xUnlock!($0, level) } }
+        m.pointee.xCheckReservedLock = { file, out in forward(file) { $1.xCheckReservedLock!($0, out) } }
+        m.pointee.xSectorSize = { file in forward(file) { $1.xSectorSize!($0) } }
+        m.pointee.xDeviceCharacteristics = { file in forward(file) { $1.xDeviceCharacteristics!($0) } }
+        m.pointee.xUnfetch = { file, offset, pointer in forward(file) { $1.xUnfetch!($0, offset, pointer) } }
+        // A WAL file has no shared memory of its own (that belongs to the database file), but
+        // SQLite may ask: the wrapped file answers.
+        m.pointee.xShmMap = { file, page, size, extend, out in forward(file) { $1.xShmMap!($0, page, size, extend, out) } }
+        m.pointee.xShmLock = { file, offset, n, flags in forward(file) { $1.xShmLock!($0, offset, n, flags) } }
+        m.pointee.xShmBarrier = { file in forward(file) { $1.xShmBarrier!($0) } }
+        m.pointee.xShmUnmap = { file, delete in forward(file) { $1.xShmUnmap!($0, delete) } }
         return m
     }()
+
+    /// Runs `call` with the wrapped file and its methods.
+    private static func forward<T>(_ file: UnsafeMutablePointer<sqlite3_file>?, _ call: (UnsafeMutablePointer<sqlite3_file>, sqlite3_io_methods) -> T) -> T {
+        let inner = innerFile(file!)
+        return call(inner, inner.pointee.pMethods.pointee)
+    }
+
+    /// Writes the buffer out, then runs `call` with the wrapped file (unless the write failed).
+    private static func afterFlush(_ file: UnsafeMutablePointer<sqlite3_file>?, _ call: (UnsafeMutablePointer<sqlite3_file>, sqlite3_io_methods) -> Int32) -> Int32 {
+        let rc = flush(file!)
+        guard rc == SQLITE_OK else { return rc }
+        return forward(file, call)
+    }
 
     /// One WAL file's buffer: a contiguous range of the file, starting at `start`.
     final class Buffer {
@@ -162,43 +115,24 @@ enum SQLiteWALBuffer {
         vfs.pointee.pAppData = UnsafeMutableRawPointer(base)
         vfs.pointee.xOpen = { vfs, path, file, flags, outFlags in SQLiteWALBuffer.open(SQLiteWALBuffer.baseVFS(vfs!), path, file!, flags, outFlags) }
         // The rest is the wrapped VFS's, called with the wrapped VFS itself.
-        vfs.pointee.xDelete = { vfs, path, syncDirectory in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xDelete!(base, path, syncDirectory)
-        }
-        vfs.pointee.xAccess = { vfs, path, flags, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xAccess!(base, path, flags, out)
-        }
-        vfs.pointee.xFullPathname = { vfs, path, size, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xFullPathname!(base, path, size, out)
-        }
-        vfs.pointee.xRandomness = { vfs, size, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xRandomness!(base, size, out)
-        }
-        vfs.pointee.xSleep = { vfs, microseconds in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xSleep!(base, microseconds)
-        }
-        vfs.pointee.xCurrentTime = { vfs, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xCurrentTime!(base, out)
-        }
-        vfs.pointee.xGetLastError = { vfs, size, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xGetLastError!(base, size, out)
-        }
-        vfs.pointee.xCurrentTimeInt64 = { vfs, out in
-            let base = SQLiteWALBuffer.baseVFS(vfs!)
-            return base.pointee.xCurrentTimeInt64!(base, out)
-        }
+        vfs.pointee.xDelete = { vfs, path, syncDirectory in SQLiteWALBuffer.base(vfs) { $0.pointee.xDelete!($0, path, syncDirectory) } }
+        vfs.pointee.xAccess = { vfs, path, flags, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xAccess!($0, path, flags, out) } }
+        vfs.pointee.xFullPathname = { vfs, path, size, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xFullPathname!($0, path, size, out) } }
+        vfs.pointee.xRandomness = { vfs, size, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xRandomness!($0, size, out) } }
+        vfs.pointee.xSleep = { vfs, microseconds in SQLiteWALBuffer.base(vfs) { $0.pointee.xSleep!($0, microseconds) } }
+        vfs.pointee.xCurrentTime = { vfs, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xCurrentTime!($0, out) } }
+        vfs.pointee.xGetLastError = { vfs, size, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xGetLastError!($0, size, out) } }
+        vfs.pointee.xCurrentTimeInt64 = { vfs, out in SQLiteWALBuffer.base(vfs) { $0.pointee.xCurrentTimeInt64!($0, out) } }
         return sqlite_nio_sqlite3_vfs_register(vfs, 0) == SQLITE_OK ? name : nil
     }
 
     private static func baseVFS(_ vfs: UnsafeMutablePointer<sqlite3_vfs>) -> UnsafeMutablePointer<sqlite3_vfs> {
         vfs.pointee.pAppData.assumingMemoryBound(to: sqlite3_vfs.self)
+    }
+
+    /// Runs `call` with the wrapped VFS.
+    private static func base<T>(_ vfs: UnsafeMutablePointer<sqlite3_vfs>?, _ call: (UnsafeMutablePointer<sqlite3_vfs>) -> T) -> T {
+        call(baseVFS(vfs!))
     }
 
     private static func bufferSlot(_ file: UnsafeMutablePointer<sqlite3_file>) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {
