@@ -292,7 +292,7 @@ import ThingDataSigning
         try FileManagerShim.mkdir(dir)
         defer { FileManagerShim.remove(dir) }
         let path = dir + "/t.sqlite"
-        @Sendable func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? 0 }
+        @Sendable func size(_ file: String) -> Int { FileManagerShim.size(file) ?? 0 }
         try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
             let catalog = try await Catalog.open(store: store, key: .generate())
             // Let any checkpoint of the schema's pages happen first.
@@ -314,7 +314,7 @@ import ThingDataSigning
         try FileManagerShim.mkdir(dir)
         defer { FileManagerShim.remove(dir) }
         let path = dir + "/t.sqlite"
-        @Sendable func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? -1 }
+        @Sendable func size(_ file: String) -> Int { FileManagerShim.size(file) ?? -1 }
         try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
             let catalog = try await Catalog.open(store: store, key: .generate())
             let sessions = try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions)
@@ -381,6 +381,8 @@ func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async r
 import Foundation
 enum FileManagerShim {
     static func mkdir(_ p: String) throws { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
+    /// The file's size in bytes, nil if there is no such file.
+    static func size(_ p: String) -> Int? { ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? NSNumber)?.intValue }
     static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
 }
 

@@ -40,7 +40,7 @@ import Testing
         var expected: Int64 = 0
         // From one row to 3 MB: the largest go out in runs of the buffer's size, with frames
         // spilled before COMMIT and rewritten in place.
-        func walSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.intValue ?? 0 }
+        func walSize() -> Int { FileManagerShim.size(path + "-wal") ?? 0 }
         for (round, rows) in [1, 3, 20, 400, 3000].enumerated() {
             let (before, sizeBefore) = (buffer.writes, walSize())
             _ = try writer.rows("BEGIN", [])
