@@ -256,8 +256,12 @@ final class SQLiteUpkeep: Sendable {
         do {
             try await writeLock.withLock {
                 _ = try await connection.query("PRAGMA busy_timeout=0", [])
-                let busy = try? await connection.query("PRAGMA wal_checkpoint(TRUNCATE)", []).first?.column("busy")?.integer
+                // The connection's busy timeout comes back whatever the checkpoint does.
+                var failure: (any Error)?
+                var busy: Int?
+                do { busy = try await connection.query("PRAGMA wal_checkpoint(TRUNCATE)", []).first?.column("busy")?.integer } catch { failure = error }
                 _ = try await connection.query("PRAGMA busy_timeout=10000", [])
+                if let failure { throw failure }
                 if busy != 0 { logger.debug("WAL truncation: a reader is still in the WAL") }
             }
         } catch {

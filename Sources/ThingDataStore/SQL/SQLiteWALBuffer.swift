@@ -173,6 +173,8 @@ enum SQLiteWALBuffer {
             let rc = flush(file)
             guard rc == SQLITE_OK else { return rc }
         }
+        // Never for SQLite's own writes (a page is at most 64 KB); it keeps the buffer from
+        // ever overflowing.
         guard amount <= largestWrite else {
             let inner = innerFile(file)
             b.writes += 1
