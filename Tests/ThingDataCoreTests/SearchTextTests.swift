@@ -45,6 +45,34 @@ import Testing
         }
     }
 
+    /// The word test's shortcut for ASCII and Latin letters agrees with Unicode's properties
+    /// for every scalar of the Basic Multilingual Plane.
+    @Test func wordScalarsAreWhatTheirPropertiesSay() {
+        var differing: [String] = []
+        for v in UInt32(0)..<0x10000 {
+            guard let s = Unicode.Scalar(v) else { continue }
+            if SearchText.isWordScalar(s) != SearchText.isWordScalarByProperties(s) { differing.append(String(v, radix: 16)) }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(20))")
+    }
+
+    /// Matching a word by its bytes gives what `hasPrefix` gives, for folded tokens of mixed
+    /// scripts, Hangul syllables that decompose into jamo, and a prepended letter.
+    @Test func wordPrefixesAreWhatHasPrefixSays() {
+        let pool = ["kettle", "k", "ke", "ket", "ketö", "éc", "ecole", "한", "하", "한국", "ㅎ", "\u{0D4E}", "\u{0D4E}a", "\u{0D4E}ക",
+                    "ß", "ss", "σ", "σς", "ж", "12", "1", "\u{1112}\u{1161}", "\u{1112}\u{1161}\u{11AB}", "a\u{1160}", ""]
+        // Both sides as the index and the query have them: folded.
+        let tokens = pool.flatMap { SearchText.tokens($0) }
+        #expect(tokens.contains("\u{0D4E}a") && tokens.contains("\u{1112}\u{1161}\u{11AB}"))
+        for t in tokens {
+            for w in tokens {
+                #expect(SearchText.startsWord(t, w) == t.hasPrefix(w), "\(t.unicodeScalars.map { String($0.value, radix: 16) }) / \(w.unicodeScalars.map { String($0.value, radix: 16) })")
+            }
+        }
+        #expect(SearchText.startsWord("kettles", "kettle"))
+        #expect(!SearchText.startsWord("\u{1112}\u{1161}\u{11AB}", "\u{1112}\u{1161}"))
+    }
+
     @Test func foldsCaseAndAccents() {
         #expect(SearchText.fold("Máquina de CAFÉ") == "maquina de cafe")
         #expect(SearchText.fold("Straße, Øre & Łódź!") == "strasse ore lodz")
