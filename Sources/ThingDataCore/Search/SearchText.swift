@@ -64,8 +64,17 @@ public enum SearchText {
         }
     }
 
+    /// Written straight into the string's storage: no array between (a word of up to 15 bytes
+    /// then allocates nothing at all).
     static func asciiLower<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        String(decoding: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            var i = 0
+            for b in bytes {
+                buffer[i] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+                i += 1
+            }
+            return i
+        }
     }
 
     static func isMark(_ s: Unicode.Scalar) -> Bool {
