@@ -14,6 +14,20 @@ import ThingDataCore
 
     /// Integers are read digit by digit up to 18 digits and through text beyond; both give
     /// what Swift's own conversion gives, at every length and at the edges of Int64.
+    /// Objects written as literals keep their members' order, and a repeated key its last value
+    /// in its first place, as parsed objects do.
+    @Test func literalObjectsKeepOrderAndTheLastOfARepeatedKey() throws {
+        let literal: JSONValue = ["b": 1, "a": "x", "b": 3, "c": nil]
+        let object: JSONObject = ["b": 1, "a": "x", "b": 3, "c": nil]
+        let parsed = try JSONParser.parse(Array(#"{"b":1,"a":"x","b":3,"c":null}"#.utf8))
+        for value in [literal, .object(object)] {
+            #expect(value == parsed)
+            #expect(value.objectValue?.keys == ["b", "a", "c"])
+            #expect(value["b"] == 3)
+        }
+        #expect(JSONObject([(key: "k", value: 1), (key: "k", value: 2)]).entries.map(\.value) == [2])
+    }
+
     @Test func integersOfEveryLengthAndTheEdgesOfInt64() throws {
         var texts = ["0", "-0", "7", "-7", "9223372036854775807", "-9223372036854775808"]
         var digits = ""

@@ -20,10 +20,18 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public init() { entries = [] }
     public init(_ entries: [(key: String, value: JSONValue)]) {
         self.entries = []
+        self.entries.reserveCapacity(entries.count)
         for (k, v) in entries { self[k] = v }
     }
+    /// A repeated key keeps its last value. Built in place, room for every member made first:
+    /// the search's result objects were 2 % of its CPU when built through an array.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(elements.map { (key: $0.0, value: $0.1) })
+        self.init(elements)
+    }
+    init(_ elements: [(String, JSONValue)]) {
+        entries = []
+        entries.reserveCapacity(elements.count)
+        for (k, v) in elements { self[k] = v }
     }
 
     public var keys: [String] { entries.map(\.key) }
@@ -81,7 +89,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
+        self = .object(JSONObject(elements))
     }
     public init(nilLiteral: ()) { self = .null }
 }
