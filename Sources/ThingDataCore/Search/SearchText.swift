@@ -340,6 +340,7 @@ public enum SearchText {
         return last < 0x80 && t[t.index(t.startIndex, offsetBy: w.count)] < 0x80 ? true : token.hasPrefix(word)
     }
 
+    /// Where a term first matches folded tokens (`tokens(_:)`, `tokenize(_:)`'s `folded`).
     public static func matchPosition(_ tokens: [String], _ term: Term) -> Int? {
         switch term {
         case .word(let w):
