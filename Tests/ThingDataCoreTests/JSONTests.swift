@@ -12,8 +12,6 @@ import ThingDataCore
         #expect(v["n"] == .object([:]))
     }
 
-    /// Integers are read digit by digit up to 18 digits and through text beyond; both give
-    /// what Swift's own conversion gives, at every length and at the edges of Int64.
     /// Objects written as literals keep their members' order, and a repeated key its last value
     /// in its first place, as parsed objects do.
     @Test func literalObjectsKeepOrderAndTheLastOfARepeatedKey() throws {
@@ -28,6 +26,8 @@ import ThingDataCore
         #expect(JSONObject([(key: "k", value: 1), (key: "k", value: 2)]).entries.map(\.value) == [2])
     }
 
+    /// Integers are read digit by digit up to 18 digits and through text beyond; both give
+    /// what Swift's own conversion gives, at every length and at the edges of Int64.
     @Test func integersOfEveryLengthAndTheEdgesOfInt64() throws {
         var texts = ["0", "-0", "7", "-7", "9223372036854775807", "-9223372036854775808"]
         var digits = ""
