@@ -153,7 +153,8 @@ struct ContentRoutes {
     func create(_ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let body = try await request.jsonBody(context: context)
         let (entity, tag) = try await Self.writer(catalog, context).applyTagged(Operation(.create, kind, body: body))
-        return JSONResponse.make(entity?.rendered(relationships: kind == .relationship ? nil : []) ?? .null, headers: Self.etagHeaders(tag))
+        guard let entity else { return JSONResponse.make(.null, headers: Self.etagHeaders(tag)) }
+        return JSONResponse.make(bytes: entity.renderedBytes(relationships: kind == .relationship ? nil : []), headers: Self.etagHeaders(tag))
     }
 
     func write(_ verb: ThingDataStore.Operation.Verb, _ kind: EntityKind, _ request: Request, _ context: NodeRequestContext) async throws -> Response {

@@ -126,6 +126,23 @@ import ThingDataCore
         #expect(parsed == e.rendered(relationships: [rel]))
         #expect(parsed.objectValue?.keys == e.rendered(relationships: [rel]).objectValue?.keys)
     }
+
+    /// A create's answer is spliced from the body's bytes; it must be the rendered model's
+    /// serialization byte for byte, with and without relationships, for every kind.
+    @Test func renderedBytesAreTheRenderedModelSerialized() throws {
+        let rel = Entity(kind: .relationship, id: "00000000-0000-0000-0000-000000000002", body: ["relationship_type": "part_of", "metadata": ["k": "v"]], createdAt: Timestamp(microsecondsSinceEpoch: 6), updatedAt: Timestamp(microsecondsSinceEpoch: 7))
+        let entities = [
+            Entity(kind: .thing, id: "00000000-0000-0000-0000-000000000001", body: ["type": "tool", "name": ["default": "Zange \"<x>\"", "translations": ["ja": "ペンチ"]]], createdAt: Timestamp(microsecondsSinceEpoch: 5), updatedAt: nil),
+            Entity(kind: .story, id: "00000000-0000-0000-0000-000000000003", body: ["type": "repair", "procedure": [], "version": ["number": 2, "date": "d", "history": []]], createdAt: Timestamp(microsecondsSinceEpoch: 8), updatedAt: Timestamp(microsecondsSinceEpoch: 9)),
+            Entity(kind: .guide, id: "00000000-0000-0000-0000-000000000004", body: [:], createdAt: Timestamp(microsecondsSinceEpoch: 10), updatedAt: nil),
+            rel,
+        ]
+        for e in entities {
+            for relationships in [nil, [], [rel]] as [[Entity]?] {
+                #expect(e.renderedBytes(relationships: relationships) == JSONSerializer.serialize(e.rendered(relationships: relationships)), "\(e.kind) \(String(describing: relationships?.count))")
+            }
+        }
+    }
 }
 
 @Suite struct IdCaseTests {

@@ -103,6 +103,11 @@ import ThingDataSigning
                     #expect(r.status == status, "\(type)")
                 }
             }
+            // Two Content-Type fields are read joined, as one list, which is not JSON.
+            let twice = HTTPFields([HTTPField(name: .contentType, value: "application/json"), HTTPField(name: .contentType, value: "text/plain")])
+            try await client.execute(uri: "/api/v1/things", method: .post, headers: twice, body: Self.body(Self.kettle)) { r in
+                #expect(r.status == .badRequest)
+            }
         }
     }
 

@@ -35,6 +35,13 @@ public struct Entity: Sendable, Hashable {
 }
 
 extension Entity {
+    /// `rendered(relationships:)` as bytes, spliced around the body's serialization like a
+    /// stored entity's, without building the rendered object first (a create's answer).
+    public func renderedBytes(relationships: [Entity]?) -> [UInt8] {
+        Self.renderedJSON(kind: kind, id: id, body: JSONSerializer.serialize(.object(body)), createdAt: createdAt, updatedAt: updatedAt,
+                          relationships: relationships?.map { JSONSerializer.serialize($0.rendered()) })
+    }
+
     /// The v1 JSON bytes of a stored entity, spliced around its stored body text (a JSON
     /// object this node wrote) without parsing it: the fields and their order are those of
     /// `rendered`. `relationships` are already rendered relationship objects.
