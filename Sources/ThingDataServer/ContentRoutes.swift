@@ -83,7 +83,8 @@ struct ContentRoutes {
         api.post("batch") { request, context in
             let ops = try Operation.batch(from: try await request.jsonBody(context: context))
             let plan = try await Self.writer(catalog, context).apply(ops, path: { [.key("body"), .key("operations"), .index($0)] })
-            return JSONResponse.make(["count": .int(Int64(plan.results.count)), "results": .array(plan.results)])
+            let results = plan.results
+            return JSONResponse.make(["count": .int(Int64(results.count)), "results": .array(results)])
         }
         api.post("preflight") { request, context in
             let body = try await request.jsonBody(context: context)

@@ -36,9 +36,9 @@ extension Catalog {
             "warnings": .int(Int64(issues.count - errors)),
             "checks": ["schema", "references", "duplicates", "limits"],
             "issues": .array(issues),
-            "results": .array(plan.results.map { r in
-                var o = r.objectValue ?? [:]
-                o["entity"] = nil  // ids are not final: nothing was written
+            // Without entities: ids are not final, nothing was written.
+            "results": .array(plan.outcomes.map { outcome in
+                var o = outcome
                 o["id"] = o["op"] == "create" ? nil : o["id"]
                 return .object(o)
             }),

@@ -67,12 +67,25 @@ public struct Catalog: Sendable {
     /// The outcome of planning: the change set, each operation's result, and what went wrong.
     public struct Plan: Sendable {
         public var changes = ChangeSet()
-        public var results: [JSONValue] = []
+        /// Each operation's result without its entity (`results` adds it).
+        var outcomes: [JSONObject] = []
         public var entities: [Entity?] = []
         public var issues: [ValidationIssue] = []
         public var status: CatalogError.Status?
         /// Requirement index → the operation that needs it, to report a failed commit.
         var origins: [(ChangeSet.Requirement, Int)] = []
+
+        /// Each operation's result: index, op, kind, id and status, and for a planned write
+        /// the entity as it would be written. Rendered only when asked for: a single create or
+        /// update answers with its entity, and rendering it here for nothing was 0.6 % of a
+        /// node's CPU under POST load.
+        public var results: [JSONValue] {
+            zip(outcomes, entities).map { outcome, entity in
+                var o = outcome
+                if let entity { o["entity"] = entity.rendered() }
+                return .object(o)
+            }
+        }
     }
 
     /// Plans `operations` against the current store without writing (nor signing: `apply`
@@ -125,7 +138,7 @@ public struct Catalog: Sendable {
             plan.entities.append(nil)
             var result: JSONObject = ["index": .int(Int64(i)), "op": .string(op.verb.rawValue), "kind": .string(op.kind.rawValue), "status": "failed"]
             if let id { result["id"] = .string(id) }
-            plan.results.append(.object(result))
+            plan.outcomes.append(result)
         }
         /// A delete, after deletes of every relationship touching the entity: each of those
         /// is a revision (a tombstone) of its own.
@@ -193,7 +206,7 @@ public struct Catalog: Sendable {
                     for c in cascaded { try await stageDelete(c.kind, c.id) }
                     try await stageDelete(op.kind, id)
                     plan.entities.append(nil)
-                    plan.results.append(["index": .int(Int64(i)), "op": "delete", "kind": .string(op.kind.rawValue), "id": .string(id), "status": "ok"])
+                    plan.outcomes.append(["index": .int(Int64(i)), "op": "delete", "kind": .string(op.kind.rawValue), "id": .string(id), "status": "ok"])
                     continue
                 }
                 guard var body = resolveBody(op.body, i) else {
@@ -209,11 +222,10 @@ public struct Catalog: Sendable {
             if let entity {
                 result["id"] = .string(entity.id)
                 result["status"] = "ok"
-                result["entity"] = entity.rendered()
             } else {
                 result["status"] = "failed"
             }
-            plan.results.append(.object(result))
+            plan.outcomes.append(result)
         }
         // References to entities that neither exist nor are created here fail now, not at commit.
         for (requirement, i) in plan.origins {

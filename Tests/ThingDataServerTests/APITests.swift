@@ -169,6 +169,8 @@ import ThingDataSigning
                 return Self.json(r)["results"]?.arrayValue ?? []
             }
             #expect(results.count == 4 && results.allSatisfy { $0["status"] == "ok" })
+            // Each planned write answers with its entity as written.
+            #expect(results.allSatisfy { $0["entity"]?["id"] != nil && $0["entity"]?["id"] == $0["id"] })
             let machine = try #require(results[0]["id"]?.stringValue)
 
             // A failing batch answers for every operation and writes nothing.
@@ -178,12 +180,16 @@ import ThingDataSigning
                 let j = Self.json(r)
                 #expect(j["detail"]?.arrayValue?.first?["loc"] == ["body", "operations", 1, "id"])
                 #expect(j["results"]?.arrayValue?.count == 2)
+                #expect(j["results"]?.arrayValue?.map { $0["entity"] != nil } == [true, false])
             }
             try await client.execute(uri: "/api/v1/things?limit=1000", method: .get) { r in #expect(Self.json(r).arrayValue?.count == 2) }
 
             try await client.execute(uri: "/api/v1/preflight", method: .post, headers: Self.jsonHeaders, body: Self.body(["kind": "thing", "body": Self.kettle])) { r in
                 let j = Self.json(r)
                 #expect(r.status == .ok && j["ok"] == true && j["warnings"] == 1)
+                // Nothing was written: no entity, and no id for a create.
+                let preflight = j["results"]?.arrayValue ?? []
+                #expect(preflight.count == 1 && preflight[0]["entity"] == nil && preflight[0]["id"] == nil && preflight[0]["status"] == "ok")
                 #expect(j["issues"]?.arrayValue?.first?["duplicate_of"] == .string(machine))
             }
             try await client.execute(uri: "/api/v1/search?q=%E3%82%B1%E3%83%88%E3%83%AB&lang=ja", method: .get) { r in
