@@ -12,6 +12,25 @@ wait_ready() {
   return 1
 }
 
+# wait_idle PID [LIMIT]: waits until the process PID has used less than 5 % of a core in each
+# of three seconds in a row (at most LIMIT seconds, default 120), then prints how many seconds
+# it waited. After seeding, the node merges its search index in the background, starting a
+# second after the last write; measuring before that ends would put the merge in the figures
+# (the ceiling's above all).
+wait_idle() {
+  local pid=$1 limit=${2:-120} hz waited=0 quiet=0 t0 t1
+  hz=$(getconf CLK_TCK)
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  while [ "$waited" -lt "$limit" ] && [ "$quiet" -lt 3 ]; do
+    sleep 1
+    waited=$((waited + 1))
+    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    if [ $(((t1 - t0) * 100)) -lt $((hz * 5)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    t0=$t1
+  done
+  echo "$waited"
+}
+
 # wrk_figures: reads wrk's output on stdin and prints "REQ/S P50 P99 ERRORS REQUESTS" (the
 # latencies are "-" without --latency; errors are non-2xx/3xx answers plus socket errors).
 wrk_figures() {
