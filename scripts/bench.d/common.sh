@@ -12,6 +12,9 @@ wait_ready() {
   return 1
 }
 
+# cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # wait_idle PID [LIMIT]: waits until the process PID has used less than 5 % of a core in each
 # of three seconds in a row (at most LIMIT seconds, default 120), then prints how many seconds
 # it waited. After seeding, the node merges its search index in the background, starting a
@@ -20,11 +23,11 @@ wait_ready() {
 wait_idle() {
   local pid=$1 limit=${2:-120} hz waited=0 quiet=0 t0 t1
   hz=$(getconf CLK_TCK)
-  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  t0=$(cpu_ticks "$pid")
   while [ "$waited" -lt "$limit" ] && [ "$quiet" -lt 3 ]; do
     sleep 1
     waited=$((waited + 1))
-    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    t1=$(cpu_ticks "$pid")
     if [ $(((t1 - t0) * 100)) -lt $((hz * 5)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
     t0=$t1
   done
