@@ -157,13 +157,20 @@ final class SQLiteSessions: SQLSessions {
 /// thousands of pages are copied and the file is synced (measured under POST load: 4 % of all
 /// CPU on the writer's thread and the p99 of POST; a larger threshold raised POST throughput
 /// 10 to 15 % but doubled its p99). This runs a PASSIVE checkpoint, which never blocks the
-/// writer or readers, a short while after writes. The writer keeps SQLite's automatic
-/// checkpoint: it then finds the pages already copied, does the little that is left, and lets
-/// the WAL start over from its beginning, which only a checkpoint that copied everything allows.
+/// writer or readers, a short while after writes.
+///
+/// **Starting the WAL over.** Only a checkpoint that copied everything lets the next write
+/// start the WAL from its beginning, and a PASSIVE one never catches up with a writer that
+/// keeps appending. When the WAL has reached `restartFrames`, this first catches up outside
+/// the writer's lock (fsyncs of the database file around a PASSIVE checkpoint, which syncs
+/// the WAL), then takes the lock for a RESTART checkpoint that copies and syncs only what
+/// came in the last few milliseconds. The writer's own automatic checkpoint did the whole of it inside a
+/// commit: two fsyncs of everything since the last sync (about 30 ms each, measured), with
+/// every write waiting. It stays, four times further out, only in case this falls behind.
 ///
 /// **The WAL's size.** The WAL file keeps the size it once reached (SQLite overwrites it
-/// rather than appending again), up to about 80 MB under sustained writes
-/// (`SQLiteWriter.walAutocheckpoint`). Once writes pause, this truncates it to nothing, under
+/// rather than appending again), a little over `restartFrames` pages (about 80 MB) under
+/// sustained writes. Once writes pause, this truncates it to nothing, under
 /// the writer's lock, without waiting for readers (a reader still in the WAL makes it try
 /// again at the next pause). SQLite's own `journal_size_limit` truncates at every restart
 /// instead, and the file then grows by appending again: 10 % fewer creates a second.
@@ -183,18 +190,28 @@ final class SQLiteUpkeep: Sendable {
     static let quietBeforeMerging: Duration = .seconds(1)
     /// Leaf pages one merge step writes: one short write transaction.
     static let pagesPerMergeStep = 200
+    /// WAL frames (pages) at which the WAL is started over under sustained writes: about
+    /// 80 MB. Under POST load a group commit writes about 45 pages, some 40,000 a second, so
+    /// this comes about twice a second there.
+    static let restartFrames = 20_000
 
     private let connection: SQLiteConnection
     private let thread: NIOThreadPool
     private let writeLock: AsyncLock
+    private let path: String
     private let commits = Atomic<Int>(0)
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
+    /// `restartFrames`, lowered by tests.
+    let restartAt = Atomic<Int>(SQLiteUpkeep.restartFrames)
+    /// RESTART checkpoints that completed: each lets the next write start the WAL over.
+    let restarts = Atomic<Int>(0)
 
-    private init(connection: SQLiteConnection, thread: NIOThreadPool, writeLock: AsyncLock, logger: Logger) {
+    private init(connection: SQLiteConnection, thread: NIOThreadPool, writeLock: AsyncLock, path: String, logger: Logger) {
         self.connection = connection
         self.thread = thread
         self.writeLock = writeLock
+        self.path = path
         self.logger = logger
     }
 
@@ -209,7 +226,7 @@ final class SQLiteUpkeep: Sendable {
             try? await thread.shutdownGracefully()
             throw error
         }
-        let upkeep = SQLiteUpkeep(connection: connection, thread: thread, writeLock: writeLock, logger: logger)
+        let upkeep = SQLiteUpkeep(connection: connection, thread: thread, writeLock: writeLock, path: path, logger: logger)
         upkeep.task.withLock { $0 = Task { await upkeep.run() } }
         return upkeep
     }
@@ -241,31 +258,72 @@ final class SQLiteUpkeep: Sendable {
             guard seen != checkpointed else { continue }
             checkpointed = seen
             do {
-                _ = try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", [])
+                if try await checkpoint().log >= restartAt.load(ordering: .relaxed) { await restartLog() }
             } catch {
                 logger.debug("background checkpoint: \(error)")
             }
         }
     }
 
+    /// A PASSIVE checkpoint; SQLite's answer: the WAL's frames, and how many are now copied.
+    private func checkpoint() async throws -> (log: Int, copied: Int) {
+        let row = try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", []).first
+        return (row?.column("log")?.integer ?? 0, row?.column("checkpointed")?.integer ?? 0)
+    }
+
+    /// Lets the WAL start over under sustained writes (see the type's notes). Outside the
+    /// writer's lock: an fsync of the database file (what the last checkpoint copied), a
+    /// PASSIVE checkpoint (which syncs the WAL, then copies what came since), and another fsync.
+    /// Each step has less to sync than the one before, so the RESTART checkpoint under the
+    /// lock syncs and copies only the last few milliseconds' writes.
+    private func restartLog() async {
+        do {
+            try await syncDatabaseFile()
+            _ = try await checkpoint()
+            try await syncDatabaseFile()
+            if try await checkpointUnderLock("RESTART") { restarts.add(1, ordering: .relaxed) }
+        } catch {
+            logger.debug("WAL restart: \(error)")
+        }
+    }
+
+    /// fsync of the database file, on this upkeep's thread: the pages PASSIVE checkpoints
+    /// copied, which SQLite syncs only when a checkpoint reaches the WAL's end.
+    private func syncDatabaseFile() async throws {
+        let path = self.path
+        try await thread.runIfActive {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError.unavailable("cannot open \(path) to sync it: errno \(errno)") }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw StoreError.unavailable("fsync of \(path) failed: errno \(errno)") }
+        }
+    }
+
     /// A TRUNCATE checkpoint: copies what is left and empties the WAL file, under the writer's
-    /// lock so no write comes between. It would wait for readers still in the WAL for the
-    /// connection's busy timeout, with every write waiting on the lock, so it runs with none:
-    /// SQLite then answers busy at once and the next pause tries again.
+    /// lock so no write comes between.
     private func truncateLog() async {
         do {
-            try await writeLock.withLock {
-                _ = try await connection.query("PRAGMA busy_timeout=0", [])
-                // The connection's busy timeout comes back whatever the checkpoint does.
-                var failure: (any Error)?
-                var busy: Int?
-                do { busy = try await connection.query("PRAGMA wal_checkpoint(TRUNCATE)", []).first?.column("busy")?.integer } catch { failure = error }
-                _ = try await connection.query("PRAGMA busy_timeout=10000", [])
-                if let failure { throw failure }
-                if busy != 0 { logger.debug("WAL truncation: a reader is still in the WAL") }
-            }
+            _ = try await checkpointUnderLock("TRUNCATE")
         } catch {
             logger.debug("WAL truncation: \(error)")
+        }
+    }
+
+    /// A checkpoint in `mode` (RESTART or TRUNCATE) under the writer's lock; true when it
+    /// copied everything and no reader was still in the WAL. It would wait for such readers for
+    /// the connection's busy timeout, with every write waiting on the lock, so it runs with
+    /// none: SQLite then answers busy at once and a later tick tries again.
+    private func checkpointUnderLock(_ mode: String) async throws -> Bool {
+        try await writeLock.withLock {
+            _ = try await connection.query("PRAGMA busy_timeout=0", [])
+            // The connection's busy timeout comes back whatever the checkpoint does.
+            var failure: (any Error)?
+            var busy: Int?
+            do { busy = try await connection.query("PRAGMA wal_checkpoint(\(mode))", []).first?.column("busy")?.integer } catch { failure = error }
+            _ = try await connection.query("PRAGMA busy_timeout=10000", [])
+            if let failure { throw failure }
+            if busy != 0 { logger.debug("WAL \(mode) checkpoint: a reader is still in the WAL") }
+            return busy == 0
         }
     }
 

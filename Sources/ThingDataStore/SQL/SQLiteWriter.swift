@@ -37,18 +37,13 @@ final class SQLiteWriter: SQLDatabase {
     ///   page cache's hash table (`pcache1TruncateUnsafe`: a B-tree balance renumbers pages
     ///   through the lock-byte page, far past the file's end), so the cache's size is a cost
     ///   paid by every small commit. 32 MB made that scan 3 % of all CPU under POST load.
-    /// - `wal_autocheckpoint` 20,000 pages (about 80 MB of WAL): the checkpoint that lets the
-    ///   WAL start over runs on this thread and waits on two fsyncs, and the first commit after
-    ///   it on a third (the new WAL header); every write queued meanwhile waits too, and under
-    ///   sustained writes the CPUs idle. Under POST load a group commit writes about 43 pages
-    ///   (about 24,000 a second), so SQLite's 1,000 or the earlier 8,000 meant a restart every
-    ///   40 or 330 ms (measured: the writer blocked in fsync 5.5 % of the time at 8,000).
-    ///   20,000 gave 3.5 to 8 % more creates a second than 8,000 in alternated runs (2 % side
-    ///   by side, where the other node uses the stalls); 40,000 no more than 20,000. The
-    ///   upkeep's PASSIVE checkpoints copy the pages in between, and it truncates the WAL once
-    ///   writes pause.
+    /// - `wal_autocheckpoint` 80,000 pages (about 320 MB of WAL), only a backstop: the checkpoint
+    ///   that lets the WAL start over runs in the upkeep (`SQLiteUpkeep`) at 20,000 pages, with
+    ///   its fsyncs outside the writer's lock. SQLite's own runs on this thread inside a commit
+    ///   and waits on two fsyncs of everything since the last sync, every write queued meanwhile
+    ///   waiting too: at 20,000 pages, under POST load, about 60 ms twice a second.
     static let pragmas = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=\(walAutocheckpoint)", "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY"]
-    static let walAutocheckpoint = 20_000
+    static let walAutocheckpoint = 4 * SQLiteUpkeep.restartFrames
     /// Statements kept prepared. The bulk inserts have one text per row count, and a group
     /// commit's row count varies from one to a few dozen for each of five statements, so the
     /// readers' 64 made the writer clear its cache and prepare anew every few groups (2.8 % of
