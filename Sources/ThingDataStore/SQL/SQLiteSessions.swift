@@ -258,17 +258,17 @@ final class SQLiteUpkeep: Sendable {
             guard seen != checkpointed else { continue }
             checkpointed = seen
             do {
-                if try await checkpoint().log >= restartAt.load(ordering: .relaxed) { await restartLog() }
+                if try await checkpoint() >= restartAt.load(ordering: .relaxed) { await restartLog() }
             } catch {
                 logger.debug("background checkpoint: \(error)")
             }
         }
     }
 
-    /// A PASSIVE checkpoint; SQLite's answer: the WAL's frames, and how many are now copied.
-    private func checkpoint() async throws -> (log: Int, copied: Int) {
-        let row = try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", []).first
-        return (row?.column("log")?.integer ?? 0, row?.column("checkpointed")?.integer ?? 0)
+    /// A PASSIVE checkpoint; the frames in the WAL, as SQLite answers.
+    @discardableResult
+    private func checkpoint() async throws -> Int {
+        try await connection.query("PRAGMA wal_checkpoint(PASSIVE)", []).first?.column("log")?.integer ?? 0
     }
 
     /// Lets the WAL start over under sustained writes (see the type's notes). Outside the
@@ -278,9 +278,9 @@ final class SQLiteUpkeep: Sendable {
     /// lock syncs and copies only the last few milliseconds' writes.
     private func restartLog() async {
         do {
-            try await syncDatabaseFile()
-            _ = try await checkpoint()
-            try await syncDatabaseFile()
+            await syncDatabaseFile()
+            try await checkpoint()
+            await syncDatabaseFile()
             if try await checkpointUnderLock("RESTART") { restarts.add(1, ordering: .relaxed) }
         } catch {
             logger.debug("WAL restart: \(error)")
@@ -288,14 +288,19 @@ final class SQLiteUpkeep: Sendable {
     }
 
     /// fsync of the database file, on this upkeep's thread: the pages PASSIVE checkpoints
-    /// copied, which SQLite syncs only when a checkpoint reaches the WAL's end.
-    private func syncDatabaseFile() async throws {
+    /// copied, which SQLite syncs only when a checkpoint reaches the WAL's end. If it fails,
+    /// the RESTART checkpoint still syncs them, only under the lock.
+    private func syncDatabaseFile() async {
         let path = self.path
-        try await thread.runIfActive {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw StoreError.unavailable("cannot open \(path) to sync it: errno \(errno)") }
-            defer { close(fd) }
-            guard fsync(fd) == 0 else { throw StoreError.unavailable("fsync of \(path) failed: errno \(errno)") }
+        do {
+            try await thread.runIfActive {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw StoreError.unavailable("cannot open \(path) to sync it: errno \(errno)") }
+                defer { close(fd) }
+                guard fsync(fd) == 0 else { throw StoreError.unavailable("fsync of \(path) failed: errno \(errno)") }
+            }
+        } catch {
+            logger.debug("WAL restart: \(error)")
         }
     }
 
