@@ -41,7 +41,7 @@ final class SQLiteWriter: SQLDatabase {
     ///   that lets the WAL start over runs in the upkeep (`SQLiteUpkeep`) at 20,000 pages, with
     ///   its fsyncs outside the writer's lock. SQLite's own runs on this thread inside a commit
     ///   and waits on two fsyncs of everything since the last sync, every write queued meanwhile
-    ///   waiting too: at 20,000 pages, under POST load, about 60 ms twice a second.
+    ///   waiting too: at 20,000 pages under POST load, about 60 ms once or twice a second.
     static let pragmas = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=\(walAutocheckpoint)", "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY"]
     static let walAutocheckpoint = 4 * SQLiteUpkeep.restartFrames
     /// Statements kept prepared. The bulk inserts have one text per row count, and a group
