@@ -195,6 +195,10 @@ final class SQLiteUpkeep: Sendable {
     /// 80 MB. Under POST load a create writes about 8 pages (a commit of six, about 45), some
     /// 35,000 a second, so this comes about twice a second there.
     static let restartFrames = 20_000
+    /// How long the RESTART checkpoint waits for readers still in the WAL (milliseconds), with
+    /// writes waiting. Searches beside POST load held it in about half the attempts without
+    /// any wait, and each failed attempt is tried again, whole, at the next tick.
+    static let restartWait = 10
 
     private let connection: SQLiteConnection
     private let thread: NIOThreadPool
@@ -282,7 +286,7 @@ final class SQLiteUpkeep: Sendable {
             await syncDatabaseFile()
             try await checkpoint()
             await syncDatabaseFile()
-            if try await checkpointUnderLock("RESTART") { restarts.add(1, ordering: .relaxed) }
+            if try await checkpointUnderLock("RESTART", waitingForReaders: Self.restartWait) { restarts.add(1, ordering: .relaxed) }
         } catch {
             logger.debug("WAL restart: \(error)")
         }
@@ -317,11 +321,12 @@ final class SQLiteUpkeep: Sendable {
 
     /// A checkpoint in `mode` (RESTART or TRUNCATE) under the writer's lock; true when it
     /// copied everything and no reader was still in the WAL. It would wait for such readers for
-    /// the connection's busy timeout, with every write waiting on the lock, so it runs with
-    /// none: SQLite then answers busy at once and a later tick tries again.
-    private func checkpointUnderLock(_ mode: String) async throws -> Bool {
+    /// the connection's busy timeout, with every write waiting on the lock, so it waits
+    /// `waitingForReaders` milliseconds at most (none by default): SQLite then answers busy and
+    /// a later tick tries again.
+    private func checkpointUnderLock(_ mode: String, waitingForReaders milliseconds: Int = 0) async throws -> Bool {
         try await writeLock.withLock {
-            _ = try await connection.query("PRAGMA busy_timeout=0", [])
+            _ = try await connection.query("PRAGMA busy_timeout=\(milliseconds)", [])
             // The connection's busy timeout comes back whatever the checkpoint does.
             var failure: (any Error)?
             var busy: Int?
