@@ -100,8 +100,9 @@ enum SQLiteWALBuffer {
         /// Where the page of the commit frame whose header was just written goes: the
         /// transaction's last write, after which everything goes out.
         var commitPage: Int64?
-        /// Writes handed to the file system (each buffer written out is one).
+        /// Writes handed to the file system (each buffer written out is one), and their bytes.
         var writes = 0
+        var written = 0
         deinit { bytes.deallocate() }
     }
 
@@ -212,6 +213,7 @@ enum SQLiteWALBuffer {
             rc = inner.pointee.pMethods.pointee.xWrite!(inner, b.bytes + done, Int32(n), b.start + Int64(done))
             done += n
             b.writes += 1
+            b.written += n
         }
         b.count = 0
         return rc

@@ -63,6 +63,8 @@ final class SQLiteWriter: SQLDatabase {
 
     /// Statements the writer has prepared since it opened.
     var statementsPrepared: Int { handle.withLock { $0.statementsPrepared } }
+    /// Bytes written to the WAL file so far (through `SQLiteWALBuffer`), for tests.
+    var walBytesWritten: Int { handle.withLock { $0.walBuffer?.written ?? 0 } }
 
     /// Runs `sql` with `binds` and returns its rows, copied out.
     @discardableResult
