@@ -69,20 +69,22 @@ extension Catalog {
         if let lang {
             // Stable re-rank: hits with a match in the wanted language first.
             let wanted = lang.lowercased()
-            func inLanguage(_ e: Entity) -> Bool {
-                SearchText.fields(of: e).contains { f in
-                    guard let l = f.language?.lowercased(), l == wanted || l.hasPrefix(wanted + "-") || wanted.hasPrefix(l + "-") else { return false }
-                    return SearchText.matches(f.text, terms: terms)
+            func inLanguage(_ h: SearchHit) -> Bool {
+                let fields = SearchText.fields(of: h.entity)
+                let stored = h.document.flatMap { SearchText.fieldMatches(of: $0, count: fields.count, terms: terms) }
+                return fields.indices.contains { i in
+                    guard let l = fields[i].language?.lowercased(), l == wanted || l.hasPrefix(wanted + "-") || wanted.hasPrefix(l + "-") else { return false }
+                    return stored.map { $0[i] == terms.count } ?? SearchText.matches(fields[i].text, terms: terms)
                 }
             }
             let (first, rest) = hits.reduce(into: ([SearchHit](), [SearchHit]())) { acc, h in
-                if inLanguage(h.entity) { acc.0.append(h) } else { acc.1.append(h) }
+                if inLanguage(h) { acc.0.append(h) } else { acc.1.append(h) }
             }
             hits = Array((first + rest).prefix(limit))
         }
         let results: [JSONValue] = hits.map { hit in
             let e = hit.entity
-            let snippet = Snippet.make(for: e, terms: terms, language: lang)
+            let snippet = Snippet.make(for: e, terms: terms, language: lang, document: hit.document)
             return [
                 "kind": .string(e.kind.rawValue),
                 "id": .string(e.id),

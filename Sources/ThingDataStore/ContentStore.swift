@@ -206,9 +206,13 @@ public struct SearchHit: Sendable {
     public var entity: Entity
     /// Higher is better; comparable only within one answer.
     public var score: Double
-    public init(entity: Entity, score: Double) {
+    /// The entity's stored search document (`SearchText.document`), where the store read it
+    /// along: snippets then weigh fields without folding them again.
+    public var document: String?
+    public init(entity: Entity, score: Double, document: String? = nil) {
         self.entity = entity
         self.score = score
+        self.document = document
     }
 }
 

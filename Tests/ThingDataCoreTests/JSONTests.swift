@@ -56,6 +56,26 @@ import ThingDataCore
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
     }
 
+    /// Containers are read member by member into one shared stack: nesting, a repeated key
+    /// (its first place, its last value) and bytes read in place or copied give the same values.
+    @Test func nestedContainersAndRepeatedKeysFromAnyBytes() throws {
+        let text = #"{"a":1,"b":{"a":[1,[2,{"c":[]}],{}],"a":2,"b":null},"a":3,"d":[{"e":"f","e":"g"},[[]]]}"#
+        let expected: JSONValue = ["a": 3, "b": ["a": 2, "b": nil], "d": [["e": "g"], [[]]]]
+        let bytes = Array(text.utf8)
+        let parsed = [
+            try JSONParser.parse(bytes),
+            try bytes.withUnsafeBytes { try JSONParser.parse($0) },
+            try JSONParser.parse(bytes.lazy.map { $0 }),
+        ]
+        for value in parsed {
+            #expect(value == expected)
+            #expect(value.objectValue?.keys == ["a", "b", "d"])
+            #expect(value["b"]?.objectValue?.keys == ["a", "b"])
+        }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(#"{"a":[1,{"b":2}],"c":[3,"#) }
+        #expect(try JSONParser.parse(#"[{"a":[1,2]},{"a":[3]}]"#) == [["a": [1, 2]], ["a": [3]]])
+    }
+
     @Test func rejectsInvalidUTF8WithItsOffset() {
         let bytes: [UInt8] = Array("{\"a\":\"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)
         do {

@@ -105,6 +105,66 @@ import Testing
         let ascii = ContentRules.create(.thing, body: try ContentRules.normalize(.thing, ["type": "tool", "name": ["default": "Rinse & \"descale\" the <kettle>s"], "manufacturer": ["name": "Weller"]]), id: "00000000-0000-0000-0000-000000000002", now: Timestamp(microsecondsSinceEpoch: 0))
         #expect(Snippet.make(for: ascii, terms: SearchText.terms("KETTLE"))?.html == "Rinse &amp; &quot;descale&quot; the &lt;<mark>kettle</mark>&gt;s")
     }
+
+    /// Entities whose fields cover what a document holds: several scripts, an empty field and
+    /// fields of no words at the start, the middle and the end, one field alone.
+    static func fieldEntities() throws -> [Entity] {
+        let now = Timestamp(microsecondsSinceEpoch: 0)
+        var n = 0
+        func make(_ kind: EntityKind, _ body: JSONValue) throws -> Entity {
+            n += 1
+            return ContentRules.create(kind, body: try ContentRules.normalize(kind, body), id: "00000000-0000-0000-0000-\(String(repeating: "0", count: 10))\(n < 10 ? "0" : "")\(n)", now: now)
+        }
+        return [
+            try make(.thing, ["type": "device", "name": ["default": "Lamp LU-8", "translations": ["ja": "電気スタンド LU-8", "de": "Lampe – Lümo", "ko": "한국 램프"]], "manufacturer": ["name": "Lumo"], "tags": ["desk lamp", "--", "ランプ"]]),
+            try make(.thing, ["type": "tool", "name": ["default": "--", "translations": ["es": "Cafetera Café", "fr": "…"]], "manufacturer": ["name": "!!"]]),
+            try make(.thing, ["type": "tool", "name": ["default": "Kettle"], "manufacturer": ["name": "Kettle & Co"]]),
+            try make(.story, ["type": "repair", "procedure": [
+                ["order": 1, "description": ["default": "--"], "warnings": ["Unplug the lamp first"]],
+                ["order": 2, "description": ["default": "Replace the lamp's switch", "translations": ["ja": "スイッチを交換する"]]],
+            ], "thing_category": ["category": "lamps"]]),
+            try make(.guide, ["type": ["primary": "manual"], "content": ["title": ["default": "Kettle descaling"], "summary": ["default": "Descale a kettle with citric acid", "translations": ["de": "Wasserkocher entkalken"]]]]),
+        ]
+    }
+
+    static let fieldQueries = ["lamp", "lamp lumo", "lu", "LU-8", "ランプ", "スタンド", "電気", "한", "한국", "lampe lümo", "cafe", "kettle co", "descal citric", "switch ja", "スイッチ", "x", "unplug lamp"]
+
+    /// What a document says of each field's matches is what folding each field's text says.
+    @Test func fieldMatchesAreWhatEachFieldsTokensMatch() throws {
+        for e in try Self.fieldEntities() {
+            let fields = SearchText.fields(of: e)
+            let document = SearchText.document(for: e)
+            for query in Self.fieldQueries {
+                let terms = SearchText.terms(query)
+                let expected = fields.map { f in terms.filter { SearchText.matchPosition(SearchText.tokens(f.text), $0) != nil }.count }
+                #expect(SearchText.fieldMatches(of: document, count: fields.count, terms: terms) == expected, "\(query) in \(document)")
+            }
+            // The separator leaves the tokens as they were.
+            #expect(document.split(separator: " ").map(String.init) == fields.flatMap { SearchText.tokens($0.text) })
+            // A document with one space between fields (as stored before) is not read as fields.
+            let joined = fields.map { SearchText.fold($0.text) }.filter { !$0.isEmpty }.joined(separator: " ")
+            #expect(SearchText.fieldMatches(of: joined, count: fields.count, terms: SearchText.terms("lamp")) == nil)
+            #expect(SearchText.fieldMatches(of: document, count: fields.count + 1, terms: SearchText.terms("lamp")) == nil)
+            #expect(SearchText.fieldMatches(of: document, count: fields.count - 1, terms: SearchText.terms("lamp")) == nil)
+        }
+        #expect(SearchText.fieldMatches(of: "", count: 1, terms: SearchText.terms("a")) == [0])
+        #expect(SearchText.fieldMatches(of: "a b    c", count: 3, terms: SearchText.terms("c")) == [0, 0, 1])
+    }
+
+    /// A snippet made with the stored document is the one made by folding every field.
+    @Test func snippetsFromTheDocumentAreTheSame() throws {
+        for e in try Self.fieldEntities() {
+            let document = SearchText.document(for: e)
+            for query in Self.fieldQueries {
+                for language in [nil, "ja", "de", "es"] {
+                    let terms = SearchText.terms(query)
+                    let folded = Snippet.make(for: e, terms: terms, language: language)
+                    #expect(Snippet.make(for: e, terms: terms, language: language, document: document) == folded, "\(query), \(language ?? "-")")
+                    #expect(Snippet.make(for: e, terms: terms, language: language, document: "unrelated words") == folded)
+                }
+            }
+        }
+    }
 }
 
 @Suite struct SearchTokenAgreementTests {

@@ -239,9 +239,78 @@ public enum SearchText {
         return result
     }
 
-    /// What an index stores for an entity: every searchable text, folded, space-separated.
+    /// What an index stores for an entity: every searchable text (`fields(of:)`), folded, in
+    /// order, with `fieldSeparator` between two fields (an empty one included).
     public static func document(for entity: Entity) -> String {
-        fields(of: entity).map { fold($0.text) }.filter { !$0.isEmpty }.joined(separator: " ")
+        fields(of: entity).map { fold($0.text) }.joined(separator: fieldSeparator)
+    }
+
+    /// Between two fields in a document: two spaces. Folding joins a field's tokens with one
+    /// and no token holds a space, so every reader that splits the document at spaces (FTS5's
+    /// tokenizer, PostgreSQL's `tsvector`, `SearchRanking`) finds the same tokens at the same
+    /// positions as with one; and a snippet finds each field's folded tokens in the document
+    /// again without folding the field's text (`fieldMatches`).
+    static let fieldSeparator = "  "
+
+    /// For each field of a document `document(for:)` made of an entity with `count` fields (in
+    /// `fields(of:)` order), how many of `terms` its folded tokens match, as `matchPosition`
+    /// matches them: read from the document's bytes, without folding the fields' text again.
+    /// Nil if the document does not hold `count` fields: one stored before fields were kept
+    /// apart has one space between fields and no empty ones.
+    public static func fieldMatches(of document: String, count: Int, terms: [Term]) -> [Int]? {
+        let patterns = SearchRanking.patterns(terms)
+        var doc = document
+        return doc.withUTF8 { bytes -> [Int]? in
+            var counts: [Int] = []
+            counts.reserveCapacity(count)
+            var tokens: [Range<Int>] = []
+            tokens.reserveCapacity(32)
+            var fieldStart = 0
+            var i = 0
+            while true {
+                let start = i
+                while i < bytes.count && bytes[i] != 0x20 { i += 1 }
+                if i > start { tokens.append(start..<i) }
+                // The end, or the separator's two spaces, ends a field; one space, a token.
+                guard i == bytes.count || (i + 1 < bytes.count && bytes[i + 1] == 0x20) else {
+                    i += 1
+                    continue
+                }
+                counts.append(matched(tokens[fieldStart...], in: bytes, patterns))
+                fieldStart = tokens.count
+                if i == bytes.count { break }
+                guard counts.count < count else { return nil }
+                i += 2
+            }
+            return counts.count == count ? counts : nil
+        }
+    }
+
+    /// How many of `patterns` (`SearchRanking.patterns`) the folded `tokens` of `bytes` match.
+    private static func matched(_ tokens: ArraySlice<Range<Int>>, in bytes: UnsafeBufferPointer<UInt8>, _ patterns: [(parts: [[UInt8]], prefix: Bool)]) -> Int {
+        var n = 0
+        for (parts, prefix) in patterns {
+            if prefix {
+                if tokens.contains(where: { startsWord(UnsafeBufferPointer(rebasing: bytes[$0]), parts[0]) }) { n += 1 }
+            } else if !parts.isEmpty, tokens.count >= parts.count {
+                let found = (tokens.startIndex...(tokens.endIndex - parts.count)).contains { first in
+                    parts.indices.allSatisfy { k in
+                        let token = tokens[first + k]
+                        return token.count == parts[k].count && UnsafeBufferPointer(rebasing: bytes[token]).elementsEqual(parts[k])
+                    }
+                }
+                if found { n += 1 }
+            }
+        }
+        return n
+    }
+
+    /// `startsWord` on the bytes of a folded token and word.
+    static func startsWord(_ token: UnsafeBufferPointer<UInt8>, _ word: [UInt8]) -> Bool {
+        guard token.count >= word.count, token.starts(with: word) else { return false }
+        guard token.count > word.count, let last = word.last else { return true }
+        if last < 0x80 && token[word.count] < 0x80 { return true }
+        return startsWord(String(decoding: token, as: UTF8.self), String(decoding: word, as: UTF8.self))
     }
 
     /// One searchable text of an entity, with where it came from.

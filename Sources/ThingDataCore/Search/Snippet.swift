@@ -7,10 +7,13 @@ public struct Snippet: Sendable, Hashable {
     public var html: String
 
     /// Picks the field that matches the most terms (preferring `language` when given) and cuts
-    /// a window of about `width` characters around the first match.
-    public static func make(for entity: Entity, terms: [SearchText.Term], language: String? = nil, width: Int = 160) -> Snippet? {
+    /// a window of about `width` characters around the first match. `document`, the entity's
+    /// stored search document, saves folding every field to weigh it: only the field shown is
+    /// tokenized then.
+    public static func make(for entity: Entity, terms: [SearchText.Term], language: String? = nil, width: Int = 160, document: String? = nil) -> Snippet? {
         let fields = SearchText.fields(of: entity)
         guard !fields.isEmpty else { return nil }
+        let stored = document.flatMap { SearchText.fieldMatches(of: $0, count: fields.count, terms: terms) }
         var best: (score: Int, field: SearchText.FieldText, tokens: [SearchText.Token])?
         // Good enough to stop looking: every term, and in the wanted language when one is asked for.
         let perfect = terms.count * 10 + (language == nil ? 0 : 5)
@@ -21,18 +24,25 @@ public struct Snippet: Sendable, Hashable {
             case .phrase(let p): p.contains { !$0.utf8.allSatisfy { $0 < 0x80 } }
             }
         }
-        for f in fields {
-            // Each field is tokenized once; the chosen one's tokens are marked below.
-            let tokens = termsNeedNonASCII && f.text.utf8.allSatisfy({ $0 < 0x80 }) ? [] : SearchText.tokenize(f.text)
-            let folded = tokens.map(\.folded)
-            var score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
+        for (index, f) in fields.enumerated() {
+            // Each field is tokenized at most once; the chosen one's tokens are marked below.
+            let tokens: [SearchText.Token]
+            var score: Int
+            if let stored {
+                tokens = []
+                score = stored[index] * 10
+            } else {
+                tokens = termsNeedNonASCII && f.text.utf8.allSatisfy({ $0 < 0x80 }) ? [] : SearchText.tokenize(f.text)
+                let folded = tokens.map(\.folded)
+                score = terms.filter { SearchText.matchPosition(folded, $0) != nil }.count * 10
+            }
             if let language, f.language?.lowercased() == language.lowercased() { score += 5 }
             if f.language == nil { score += 1 }
             if best == nil || score > best!.score { best = (score, f, tokens) }
             if score >= perfect { break }
         }
         guard let (_, field, chosen) = best else { return nil }
-        // A field skipped unread above is tokenized if it is the one shown after all.
+        // A field not tokenized above is tokenized if it is the one shown.
         let tokens = chosen.isEmpty ? SearchText.tokenize(field.text) : chosen
         let text = field.text
         let folded = tokens.map(\.folded)

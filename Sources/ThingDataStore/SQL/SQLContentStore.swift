@@ -247,7 +247,7 @@ struct SQLContentStore: ContentStore {
     func search(_ q: SearchQuery) async throws -> [SearchHit] {
         guard let sqlite = sessions as? SQLiteSessions else { return try await rankedSearch(q) }
         guard !q.terms.isEmpty, !q.kinds.isEmpty else { return [] }
-        let bySequence = "SELECT seq, kind, id, created_at, updated_at, body FROM entities WHERE seq = ?1"
+        let bySequence = "SELECT seq, kind, id, created_at, updated_at, body, search_doc FROM entities WHERE seq = ?1"
         return try await sqlite.fastReaders.read { reader in
             try Self.readTransaction(reader) {
                 var page: [(sequence: Int64, score: Double)] = []
@@ -263,7 +263,7 @@ struct SQLContentStore: ContentStore {
                 hits.reserveCapacity(page.count)
                 for hit in page {
                     try reader.each(bySequence, [.integer(Int(hit.sequence))]) { row in
-                        hits.append(SearchHit(entity: try Self.decodeSQLite(row).entity, score: hit.score))
+                        hits.append(SearchHit(entity: try Self.decodeSQLite(row).entity, score: hit.score, document: row.text(6)))
                     }
                 }
                 return hits
