@@ -56,8 +56,8 @@ import ThingDataCore
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
     }
 
-    /// Containers are read member by member into one shared stack: nesting, a repeated key
-    /// (its first place, its last value) and bytes read in place or copied give the same values.
+    /// Nested containers, a repeated key (its first place, its last value), and bytes in an
+    /// array, in place or from a lazy collection give the same values.
     @Test func nestedContainersAndRepeatedKeysFromAnyBytes() throws {
         let text = #"{"a":1,"b":{"a":[1,[2,{"c":[]}],{}],"a":2,"b":null},"a":3,"d":[{"e":"f","e":"g"},[[]]]}"#
         let expected: JSONValue = ["a": 3, "b": ["a": 2, "b": nil], "d": [["e": "g"], [[]]]]

@@ -30,13 +30,8 @@ public struct JSONParser {
     /// Parses a complete document. `maxDepth` counts containers: `[[1]]` has depth 2.
     public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 512) throws(Failure) -> JSONValue
     where Bytes.Element == UInt8 {
-        // Bytes already side by side in memory are read where they are; others are copied.
-        if let result = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0, maxDepth: maxDepth) }) { return try result.get() }
-        return try Array(bytes).withUnsafeBufferPointer { parse(buffer: $0, maxDepth: maxDepth) }.get()
-    }
-
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<JSONValue, Failure> {
-        Result { () throws(Failure) in
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(Failure) in
             var p = Cursor(bytes: buffer, maxDepth: maxDepth)
             p.skipWhitespace()
             let value = try p.parseValue(depth: 0)
@@ -55,10 +50,6 @@ private struct Cursor {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
-    /// The members of the objects and the elements of the arrays being read, innermost last:
-    /// a container is made once, at its end, at its size, instead of growing member by member.
-    var members: [(key: String, value: JSONValue)] = []
-    var elements: [JSONValue] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -108,13 +99,12 @@ private struct Cursor {
     mutating func parseObject(depth: Int) throws(JSONParser.Failure) -> JSONValue {
         if depth > maxDepth { throw JSONParser.Failure(reason: .tooDeep(limit: maxDepth), offset: index) }
         index += 1
+        var object = JSONObject()
         skipWhitespace()
         if peek == UInt8(ascii: "}") {
             index += 1
-            return .object(JSONObject())
+            return .object(object)
         }
-        let base = members.count
-        defer { members.removeSubrange(base...) }
         while true {
             skipWhitespace()
             guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -124,16 +114,11 @@ private struct Cursor {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            // A repeated key keeps its first place and its last value, as most parsers do.
-            if let i = members[base...].firstIndex(where: { $0.key == key }) {
-                members[i].value = value
-            } else {
-                members.append((key: key, value: value))
-            }
+            object[key] = value  // a repeated key keeps its last value, as most parsers do
             skipWhitespace()
             guard let c = peek else { throw fail("unexpected end of input") }
             index += 1
-            if c == UInt8(ascii: "}") { return .object(JSONObject(distinct: Array(members[base...]))) }
+            if c == UInt8(ascii: "}") { return .object(object) }
             if c != UInt8(ascii: ",") {
                 index -= 1
                 throw fail("expected ',' or '}'")
@@ -144,21 +129,19 @@ private struct Cursor {
     mutating func parseArray(depth: Int) throws(JSONParser.Failure) -> JSONValue {
         if depth > maxDepth { throw JSONParser.Failure(reason: .tooDeep(limit: maxDepth), offset: index) }
         index += 1
+        var array: [JSONValue] = []
         skipWhitespace()
         if peek == UInt8(ascii: "]") {
             index += 1
-            return .array([])
+            return .array(array)
         }
-        let base = elements.count
-        defer { elements.removeSubrange(base...) }
         while true {
             skipWhitespace()
-            let element = try parseValue(depth: depth)
-            elements.append(element)
+            array.append(try parseValue(depth: depth))
             skipWhitespace()
             guard let c = peek else { throw fail("unexpected end of input") }
             index += 1
-            if c == UInt8(ascii: "]") { return .array(Array(elements[base...])) }
+            if c == UInt8(ascii: "]") { return .array(array) }
             if c != UInt8(ascii: ",") {
                 index -= 1
                 throw fail("expected ',' or ']'")

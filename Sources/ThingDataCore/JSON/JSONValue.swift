@@ -33,11 +33,6 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         for (k, v) in members { self[k] = v }
     }
 
-    /// Members whose keys are known to be distinct, in order (the parser's, which has checked).
-    init(distinct entries: [(key: String, value: JSONValue)]) {
-        self.entries = entries
-    }
-
     public var keys: [String] { entries.map(\.key) }
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
