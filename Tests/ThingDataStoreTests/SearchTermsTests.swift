@@ -141,4 +141,50 @@ import ThingDataSigning
             #expect(try await count(catalog, "gramoph") == 20)
         }
     }
+
+    /// A database from before migration 7, whose index was keyed by `seq` with `entities` as
+    /// its content: the migration rebuilds it keyed by the negated sequence, and searches,
+    /// edits and deletes go on as before, newest first.
+    @Test func theIndexIsRebuiltNewestFirst() async throws {
+        let dir = "/tmp/thingdata-terms-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManagerShim.mkdir(dir)
+        defer { FileManagerShim.remove(dir) }
+        let path = dir + "/t.sqlite"
+        @Sendable func rowIDs(_ sessions: SQLiteSessions) async throws -> (min: Int, max: Int) {
+            try await sessions.read { db in
+                let row = try #require(try await db.raw("SELECT min(rowid) AS lo, max(rowid) AS hi FROM entity_search WHERE entity_search MATCH 'gramophone'").first())
+                return (try row.decode(column: "lo", as: Int.self), try row.decode(column: "hi", as: Int.self))
+            }
+        }
+        let ids = try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            var ids: [String] = []
+            for i in 0..<30 { ids.append(try #require(try await catalog.apply(Operation(.create, .thing, body: Sample.thing("Gramophone \(i)")))).id) }
+            let sessions = try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions)
+            // The index as migration 1 made it, rebuilt from `entities`.
+            let before = try #require(SQLFlavor.sqlite.migrations.first { $0.version == 1 }).statements.filter { $0.contains("entity_search") }
+            #expect(before.count == 4)
+            try await sessions.transaction { db in
+                for statement in ["DROP TRIGGER entities_ai", "DROP TRIGGER entities_ad", "DROP TRIGGER entities_au", "DROP TABLE entity_search"] + before
+                    + ["INSERT INTO entity_search(entity_search) VALUES ('rebuild')", "DELETE FROM schema_migrations WHERE version = 7"] {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+            }
+            #expect(try await rowIDs(sessions).min > 0)
+            return ids
+        }
+        try await withContentStore(.sqlite(path: path), logger: Backend.logger) { store in
+            let sessions = try #require((store as? SQLContentStore)?.sessions as? SQLiteSessions)
+            #expect(try await rowIDs(sessions).max < 0)
+            let catalog = try await Catalog.open(store: store, key: .generate())
+            #expect(try await count(catalog, "gramoph") == 30)
+            let newest = try await store.searchCandidates(SearchQuery(terms: SearchText.terms("gramophone")), older: false).map(\.sequence)
+            #expect(newest.count == 30 && newest == newest.sorted(by: >) && newest.allSatisfy { $0 > 0 })
+            _ = try await catalog.apply(Operation(.patch, .thing, id: ids[0], body: ["name": ["default": "Phonograph"]]))
+            _ = try await catalog.apply(Operation(.delete, .thing, id: ids[1]))
+            #expect(try await count(catalog, "gramoph") == 28)
+            #expect(try await count(catalog, "phonograph") == 1)
+            #expect(try await missing(sessions) == [])
+        }
+    }
 }

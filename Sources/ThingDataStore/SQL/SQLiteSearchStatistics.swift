@@ -60,7 +60,8 @@ enum SQLiteSearchStatistics {
     /// search, never cleared.
     final class LengthCache {
         private struct Entry {
-            var row: Int64 = -1
+            /// No row: row ids are negated sequences, so -1 is one.
+            var row: Int64 = .min
             var version: UInt32 = 0
             var length: Int32 = 0
         }
