@@ -320,12 +320,11 @@ struct SQLContentStore: ContentStore {
         var query: SQLQueryString
         let (match, phrases) = FullText.fts5Query(q.terms, expansions: expansions, kinds: q.kinds.count == EntityKind.allCases.count ? [] : q.kinds.map(\.rawValue), type: q.type, category: q.category)
         let statistics: SQLQueryString = "\(unsafeRaw: SQLiteSearchStatistics.name)(entity_search, \(literal: q.terms.count), \(literal: FullText.documentColumn), \(bind: phrases)) AS stats"
-        // The index's row id is the negated sequence (`SQLFlavor.newestFirstIndex`): newest first is ascending.
         if older {
-            let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid LIMIT 1 OFFSET \(literal: window - 1)), 0)"
-            query = "SELECT -rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid > " + cutoff
+            let cutoff: SQLQueryString = "coalesce((SELECT rowid FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT 1 OFFSET \(literal: window - 1)), 0)"
+            query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) AND rowid < " + cutoff
         } else {
-            query = "SELECT -rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid LIMIT \(literal: window)"
+            query = "SELECT rowid AS seq, " + statistics + " FROM entity_search WHERE entity_search MATCH \(bind: match) ORDER BY rowid DESC LIMIT \(literal: window)"
         }
         if q.type != nil || q.category != nil {
             query = "SELECT c.seq, c.stats FROM (" + query + ") c JOIN entities e ON e.seq = c.seq WHERE 1"

@@ -64,7 +64,6 @@ public enum SQLFlavor: String, Sendable {
                 (5, ["INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)"]),
                 // The index's vocabulary, so a search asks for terms instead of a prefix.
                 (6, SQLiteSearchTerms.migration),
-                (7, Self.newestFirstIndex),
             ]
         case .postgres:
             return [
@@ -158,47 +157,6 @@ public enum SQLFlavor: String, Sendable {
 
     /// The filter columns' indexes, the same on both backends. Partial where a column is NULL
     /// for most kinds, so an insert that leaves it NULL costs nothing there.
-    /// Migration 7 (SQLite): the full-text index keyed by the negated sequence, so that
-    /// newest first, which every search asks for, is FTS5's forward order: FTS5 walks a
-    /// document list backwards a page at a time, re-reading each page's positions, and the
-    /// newest 200 matches of the benchmark's queries took 0.79 times as long forwards
-    /// (`docs/benchmarks.md`, eighteenth session). Contentless: an index whose row ids are not
-    /// `entities`' cannot read its text there, and it never needs to (ranking reads the
-    /// positions and token counts the index holds; the triggers pass the old values to
-    /// 'delete'). Rebuilt from `entities` in one statement and merged into one segment; about
-    /// 4.5 s for 100,000 things.
-    static let newestFirstIndex: [String] = [
-        "DROP TRIGGER entities_ai",
-        "DROP TRIGGER entities_ad",
-        "DROP TRIGGER entities_au",
-        "DROP TABLE entity_search",
-        """
-        CREATE VIRTUAL TABLE entity_search USING fts5(
-            kind, type, category, search_doc,
-            content='', tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
-        )
-        """,
-        "INSERT INTO entity_search(entity_search, rank) VALUES ('usermerge', 2)",
-        "INSERT INTO entity_search(rowid, kind, type, category, search_doc) SELECT -seq, kind, type, category, search_doc FROM entities ORDER BY seq DESC",
-        "INSERT INTO entity_search(entity_search) VALUES ('optimize')",
-        """
-        CREATE TRIGGER entities_ai AFTER INSERT ON entities BEGIN
-            INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (-new.seq, new.kind, new.type, new.category, new.search_doc);
-        END
-        """,
-        """
-        CREATE TRIGGER entities_ad AFTER DELETE ON entities BEGIN
-            INSERT INTO entity_search(entity_search, rowid, kind, type, category, search_doc) VALUES ('delete', -old.seq, old.kind, old.type, old.category, old.search_doc);
-        END
-        """,
-        """
-        CREATE TRIGGER entities_au AFTER UPDATE ON entities BEGIN
-            INSERT INTO entity_search(entity_search, rowid, kind, type, category, search_doc) VALUES ('delete', -old.seq, old.kind, old.type, old.category, old.search_doc);
-            INSERT INTO entity_search(rowid, kind, type, category, search_doc) VALUES (-new.seq, new.kind, new.type, new.category, new.search_doc);
-        END
-        """,
-    ]
-
     static let filterIndexes = [
         "CREATE INDEX entities_kind_seq ON entities(kind, seq)",
         "CREATE INDEX entities_kind_type ON entities(kind, type, seq)",

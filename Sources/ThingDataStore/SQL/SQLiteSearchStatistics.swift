@@ -60,8 +60,7 @@ enum SQLiteSearchStatistics {
     /// search, never cleared.
     final class LengthCache {
         private struct Entry {
-            /// No row: row ids are negated sequences, so -1 is one.
-            var row: Int64 = .min
+            var row: Int64 = -1
             var version: UInt32 = 0
             var length: Int32 = 0
         }
