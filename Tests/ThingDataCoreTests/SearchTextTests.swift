@@ -107,7 +107,7 @@ import Testing
     }
 
     /// Entities whose fields cover what a document holds: several scripts, an empty field and
-    /// fields of no words at the start, the middle and the end, one field alone.
+    /// fields of no words at the start, the middle and the end.
     static func fieldEntities() throws -> [Entity] {
         let now = Timestamp(microsecondsSinceEpoch: 0)
         var n = 0
